@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CT_WIRE_MAX_DEPTH 64 /* nesting of messages (AnyValue lists and maps) */
+#define CT_WIRE_MAX_DEPTH 128 /* nesting of messages (AnyValue lists and maps) */
 
 /*
  * Validates an encoded Export{Trace,Metrics,Logs}ServiceRequest: every field
@@ -34,8 +34,10 @@ typedef struct ct_wire_range {
 typedef struct ct_wire_entry {
     uint32_t off, len; /* payload (without tag and length) */
     uint32_t parent;   /* scope -> resource, metric -> scope, item -> scope or metric */
-    uint32_t field;    /* metric: the field number of its data (5 gauge ... 11 summary) */
+    uint32_t field;    /* its field number; metric: that of its data (5 gauge ... 11 summary) */
     uint32_t data_off, data_len; /* metric: payload of that data message */
+    uint32_t other;      /* bytes of the payload that are not child entries */
+    uint32_t data_other; /* metric: bytes of the data message that are not data points */
 } ct_wire_entry_t;
 
 typedef struct ct_wire_index {
@@ -76,7 +78,7 @@ size_t ct_wire_item_size(const ct_wire_index_t *idx, size_t i);
 
 /*
  * Finds the first length-delimited field `field` in a message payload.
- * Returns 0 and sets *val/*vlen, or -ENOENT.
+ * Returns 0 and sets *val and *vlen, or -ENOENT.
  */
 int ct_wire_find_bytes(const uint8_t *p, size_t len, uint32_t field, const uint8_t **val,
                        size_t *vlen);

@@ -1,0 +1,255 @@
+/*
+ * The registry of cotel's own metrics and its Prometheus text output.
+ * Registration takes a lock; updates are relaxed atomic adds.
+ */
+#include "ct_metrics.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum metric_type { M_COUNTER, M_GAUGE, M_GAUGE_FN, M_HISTOGRAM };
+
+struct ct_histogram {
+    pthread_mutex_t lock;
+    size_t nbounds;
+    double *bounds;
+    uint64_t *counts; /* nbounds + 1 */
+    uint64_t count;
+    double sum;
+};
+
+typedef struct metric {
+    enum metric_type type;
+    char *name;
+    char *help;
+    char *labels;
+    ct_counter_t cell;
+    ct_gauge_fn fn;
+    void *arg;
+    ct_histogram_t *hist;
+    struct metric *next;
+} metric_t;
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static metric_t *registry_head, **registry_tail = &registry_head;
+
+static metric_t *find_locked(const char *name, const char *labels)
+{
+    for (metric_t *m = registry_head; m != NULL; m = m->next) {
+        if (strcmp(m->name, name) == 0 && strcmp(m->labels, labels) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+static metric_t *register_metric(enum metric_type type, const char *name, const char *help,
+                                 const char *labels)
+{
+    labels = labels ? labels : "";
+    pthread_mutex_lock(&registry_lock);
+    metric_t *m = find_locked(name, labels);
+    if (m == NULL && (m = calloc(1, sizeof *m)) != NULL) {
+        m->type = type;
+        m->name = strdup(name);
+        m->help = strdup(help ? help : "");
+        m->labels = strdup(labels);
+        if (m->name == NULL || m->help == NULL || m->labels == NULL) {
+            free(m->name);
+            free(m->help);
+            free(m->labels);
+            free(m);
+            m = NULL;
+        } else {
+            *registry_tail = m;
+            registry_tail = &m->next;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return m;
+}
+
+/* Where metrics go when registration fails: counting never crashes. */
+static ct_counter_t sink_cell;
+
+ct_counter_t *ct_metrics_counter(const char *name, const char *help, const char *labels)
+{
+    metric_t *m = register_metric(M_COUNTER, name, help, labels);
+    return m ? &m->cell : &sink_cell;
+}
+
+ct_counter_t *ct_metrics_gauge(const char *name, const char *help, const char *labels)
+{
+    metric_t *m = register_metric(M_GAUGE, name, help, labels);
+    return m ? &m->cell : &sink_cell;
+}
+
+void ct_metrics_gauge_fn(const char *name, const char *help, const char *labels, ct_gauge_fn fn,
+                         void *arg)
+{
+    metric_t *m = register_metric(M_GAUGE_FN, name, help, labels);
+    if (m != NULL) {
+        pthread_mutex_lock(&registry_lock);
+        m->fn = fn;
+        m->arg = arg;
+        pthread_mutex_unlock(&registry_lock);
+    }
+}
+
+void ct_metrics_gauge_fn_remove(void *arg)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (metric_t *m = registry_head; m != NULL; m = m->next) {
+        if (m->type == M_GAUGE_FN && m->arg == arg)
+            m->fn = NULL;
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+ct_histogram_t *ct_metrics_histogram(const char *name, const char *help, const char *labels,
+                                     const double *bounds, size_t nbounds)
+{
+    metric_t *m = register_metric(M_HISTOGRAM, name, help, labels);
+    if (m == NULL)
+        return NULL;
+    pthread_mutex_lock(&registry_lock);
+    if (m->hist == NULL) {
+        ct_histogram_t *h = calloc(1, sizeof *h);
+        if (h != NULL) {
+            h->bounds = malloc(nbounds * sizeof *h->bounds);
+            h->counts = calloc(nbounds + 1, sizeof *h->counts);
+            if (h->bounds == NULL || h->counts == NULL) {
+                free(h->bounds);
+                free(h->counts);
+                free(h);
+                h = NULL;
+            } else {
+                memcpy(h->bounds, bounds, nbounds * sizeof *bounds);
+                h->nbounds = nbounds;
+                pthread_mutex_init(&h->lock, NULL);
+            }
+        }
+        m->hist = h;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return m->hist;
+}
+
+void ct_histogram_observe(ct_histogram_t *h, double v)
+{
+    if (h == NULL)
+        return;
+    size_t i = 0;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
+    pthread_mutex_lock(&h->lock);
+    h->counts[i]++;
+    h->count++;
+    h->sum += v;
+    pthread_mutex_unlock(&h->lock);
+}
+
+static const char *suffix(const metric_t *m)
+{
+    return m->type == M_COUNTER ? "_total" : "";
+}
+
+static void write_labels(ct_buf_t *out, const char *labels, const char *extra)
+{
+    if (*labels == '\0' && extra == NULL)
+        return;
+    ct_buf_printf(out, "{%s%s%s}", labels, *labels && extra ? "," : "", extra ? extra : "");
+}
+
+static void write_histogram(ct_buf_t *out, const metric_t *m)
+{
+    ct_histogram_t *h = m->hist;
+    pthread_mutex_lock(&h->lock);
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= h->nbounds; i++) {
+        char le[64];
+        cum += h->counts[i];
+        if (i < h->nbounds)
+            snprintf(le, sizeof le, "le=\"%g\"", h->bounds[i]);
+        else
+            snprintf(le, sizeof le, "le=\"+Inf\"");
+        ct_buf_printf(out, "%s_bucket", m->name);
+        write_labels(out, m->labels, le);
+        ct_buf_printf(out, " %llu\n", (unsigned long long)cum);
+    }
+    ct_buf_printf(out, "%s_sum", m->name);
+    write_labels(out, m->labels, NULL);
+    ct_buf_printf(out, " %.17g\n%s_count", h->sum, m->name);
+    write_labels(out, m->labels, NULL);
+    ct_buf_printf(out, " %llu\n", (unsigned long long)h->count);
+    pthread_mutex_unlock(&h->lock);
+}
+
+int ct_metrics_write_prometheus(ct_buf_t *out)
+{
+    static const char *const type_names[] = {"counter", "gauge", "gauge", "histogram"};
+    pthread_mutex_lock(&registry_lock);
+    for (metric_t *m = registry_head; m != NULL; m = m->next) {
+        /* HELP and TYPE once per name, before its first series. */
+        bool first = true;
+        for (metric_t *p = registry_head; p != m; p = p->next) {
+            if (strcmp(p->name, m->name) == 0) {
+                first = false;
+                break;
+            }
+        }
+        if (!first)
+            continue;
+        ct_buf_printf(out, "# HELP %s%s %s\n# TYPE %s%s %s\n", m->name, suffix(m), m->help,
+                      m->name, suffix(m), type_names[m->type]);
+        for (metric_t *s = m; s != NULL; s = s->next) {
+            if (strcmp(s->name, m->name) != 0)
+                continue;
+            if (s->type == M_HISTOGRAM) {
+                if (s->hist)
+                    write_histogram(out, s);
+                continue;
+            }
+            if (s->type == M_GAUGE_FN && s->fn == NULL)
+                continue;
+            ct_buf_printf(out, "%s%s", s->name, suffix(s));
+            write_labels(out, s->labels, NULL);
+            if (s->type == M_GAUGE_FN)
+                ct_buf_printf(out, " %.17g\n", s->fn(s->arg));
+            else
+                ct_buf_printf(out, " %llu\n", (unsigned long long)ct_counter_get(&s->cell));
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return 0;
+}
+
+uint64_t ct_metrics_value(const char *name, const char *labels)
+{
+    pthread_mutex_lock(&registry_lock);
+    metric_t *m = find_locked(name, labels ? labels : "");
+    uint64_t v = m ? ct_counter_get(&m->cell) : 0;
+    pthread_mutex_unlock(&registry_lock);
+    return v;
+}
+
+void ct_receiver_obs_init(ct_receiver_obs_t *o, const char *receiver_id, const char *transport)
+{
+    char labels[256];
+    snprintf(labels, sizeof labels, "receiver=\"%s\",transport=\"%s\"", receiver_id, transport);
+    for (int s = 0; s < CT_SIGNAL_COUNT; s++) {
+        char name[96];
+        const char *item = ct_signal_item_name((ct_signal_t)s);
+        snprintf(name, sizeof name, "otelcol_receiver_accepted_%s", item);
+        o->accepted[s] = ct_metrics_counter(name, "Items accepted into the pipeline.", labels);
+        snprintf(name, sizeof name, "otelcol_receiver_refused_%s", item);
+        o->refused[s] = ct_metrics_counter(name, "Items refused by the pipeline.", labels);
+    }
+}
+
+void ct_receiver_obs_record(ct_receiver_obs_t *o, ct_signal_t sig, size_t items, ct_code_t code)
+{
+    ct_counter_add(code == CT_OK ? o->accepted[sig] : o->refused[sig], items);
+}

@@ -1,0 +1,1603 @@
+/*
+ * OTLP/JSON codec: walks protobuf-c message descriptors to write a message as
+ * OTLP/JSON and to build a message from OTLP/JSON, so one piece of code serves
+ * every message of the schema. The parser is hand-written: it fills messages
+ * directly, keeps 64-bit integers exact and knows the field path of each error.
+ */
+#include "otlp_json.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+/* ---------------------------------------------------------------------------
+ * Arena. Everything a conversion allocates (messages unpacked by protobuf-c,
+ * messages built from JSON, their strings and arrays) lives in one arena that
+ * is freed in one call, so no error path walks a half-built message tree.
+ */
+
+#define ARENA_ALIGN 16
+#define ARENA_FIRST_CHUNK 8192
+#define ARENA_MAX_CHUNK (1024 * 1024)
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used;
+    size_t size;
+} arena_chunk_t;
+
+#define CHUNK_HDR ((sizeof(arena_chunk_t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
+
+typedef struct arena {
+    ProtobufCAllocator pc; /* handed to protobuf-c; allocator_data points back here */
+    arena_chunk_t *head;   /* the chunk being filled */
+    size_t next_size;
+} arena_t;
+
+static void *arena_alloc(arena_t *a, size_t size)
+{
+    size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (size == 0)
+        size = ARENA_ALIGN;
+
+    arena_chunk_t *c = a->head;
+    if (c && c->size - c->used >= size) {
+        void *p = (uint8_t *)c + CHUNK_HDR + c->used;
+        c->used += size;
+        return p;
+    }
+
+    /* A large block gets a chunk of its own behind the current one, so the
+     * free space left in the current chunk is not thrown away. */
+    int own = size > a->next_size / 4;
+    size_t csize = own ? size : a->next_size;
+    if (size > SIZE_MAX - CHUNK_HDR)
+        return NULL;
+    c = malloc(CHUNK_HDR + csize);
+    if (c == NULL)
+        return NULL;
+    c->size = csize;
+    c->used = size;
+    if (own && a->head) {
+        c->next = a->head->next;
+        a->head->next = c;
+    } else {
+        c->next = a->head;
+        a->head = c;
+        if (a->next_size < ARENA_MAX_CHUNK)
+            a->next_size *= 2;
+    }
+    return (uint8_t *)c + CHUNK_HDR;
+}
+
+static void *arena_pc_alloc(void *data, size_t size)
+{
+    return arena_alloc(data, size);
+}
+
+static void arena_pc_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* released with the whole arena */
+}
+
+static void arena_init(arena_t *a)
+{
+    a->pc.alloc = arena_pc_alloc;
+    a->pc.free = arena_pc_free;
+    a->pc.allocator_data = a;
+    a->head = NULL;
+    a->next_size = ARENA_FIRST_CHUNK;
+}
+
+static void arena_free(arena_t *a)
+{
+    arena_chunk_t *c = a->head;
+    while (c) {
+        arena_chunk_t *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Helpers shared by both directions.
+ */
+
+static const ProtobufCMessageDescriptor *request_descriptor(ct_signal_t sig)
+{
+    switch (sig) {
+    case CT_SIGNAL_TRACES:
+        return &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
+    case CT_SIGNAL_METRICS:
+        return &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor;
+    case CT_SIGNAL_LOGS:
+        return &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor;
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * OTLP writes trace and span ids (in Span, Span.Link, LogRecord and Exemplar,
+ * the only messages with bytes fields of these names) as hex, not base64.
+ * Returns the id's length in bytes, or 0 for an ordinary bytes field.
+ */
+static size_t hex_id_size(const ProtobufCFieldDescriptor *f)
+{
+    if (f->type != PROTOBUF_C_TYPE_BYTES)
+        return 0;
+    if (strcmp(f->name, "trace_id") == 0)
+        return 16;
+    if (strcmp(f->name, "span_id") == 0 || strcmp(f->name, "parent_span_id") == 0)
+        return 8;
+    return 0;
+}
+
+/* The proto3 JSON name: underscores dropped, the letter after each one upper-cased. */
+static size_t json_name(const char *name, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int up = 0;
+    for (const char *c = name; *c && n + 1 < cap; c++) {
+        if (*c == '_') {
+            up = 1;
+            continue;
+        }
+        buf[n++] = up ? (char)toupper((unsigned char)*c) : *c;
+        up = 0;
+    }
+    if (cap)
+        buf[n] = '\0';
+    return n;
+}
+
+/* Length of the valid UTF-8 sequence at s, 0 if the bytes there are not one. */
+static size_t utf8_seq_len(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xc2 || c > 0xf4)
+        return 0;
+    if (c < 0xe0)
+        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c < 0xf0) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
+            return 0; /* overlong form or UTF-16 surrogate */
+        return 3;
+    }
+    if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+        return 0;
+    if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+        return 0; /* overlong form or beyond U+10FFFF */
+    return 4;
+}
+
+/* Size of one element of a repeated field in protobuf-c's C structures. */
+static size_t elem_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return sizeof(uint64_t);
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return sizeof(double);
+    case PROTOBUF_C_TYPE_FLOAT:
+        return sizeof(float);
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_ENUM:
+        return sizeof(int);
+    case PROTOBUF_C_TYPE_STRING:
+        return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(ProtobufCMessage *);
+    default:
+        return sizeof(uint32_t);
+    }
+}
+
+static const char *type_name(ProtobufCType t)
+{
+    static const char *const names[] = {
+        [PROTOBUF_C_TYPE_INT32] = "int32",       [PROTOBUF_C_TYPE_SINT32] = "sint32",
+        [PROTOBUF_C_TYPE_SFIXED32] = "sfixed32", [PROTOBUF_C_TYPE_INT64] = "int64",
+        [PROTOBUF_C_TYPE_SINT64] = "sint64",     [PROTOBUF_C_TYPE_SFIXED64] = "sfixed64",
+        [PROTOBUF_C_TYPE_UINT32] = "uint32",     [PROTOBUF_C_TYPE_FIXED32] = "fixed32",
+        [PROTOBUF_C_TYPE_UINT64] = "uint64",     [PROTOBUF_C_TYPE_FIXED64] = "fixed64",
+        [PROTOBUF_C_TYPE_FLOAT] = "float",       [PROTOBUF_C_TYPE_DOUBLE] = "double",
+        [PROTOBUF_C_TYPE_BOOL] = "bool",         [PROTOBUF_C_TYPE_ENUM] = "enum",
+        [PROTOBUF_C_TYPE_STRING] = "string",     [PROTOBUF_C_TYPE_BYTES] = "bytes",
+        [PROTOBUF_C_TYPE_MESSAGE] = "message",
+    };
+    return (unsigned)t < CT_ARRAY_LEN(names) && names[t] ? names[t] : "field";
+}
+
+/* ---------------------------------------------------------------------------
+ * Encoder: protobuf-c message -> OTLP/JSON. Output errors are sticky in
+ * enc->rc, so the writers need no checks of their own.
+ */
+
+typedef struct enc {
+    ct_buf_t *out;
+    int rc;
+    int depth;
+} enc_t;
+
+static void put(enc_t *e, const void *p, size_t n)
+{
+    if (e->rc == 0 && n > 0)
+        e->rc = ct_buf_append(e->out, p, n);
+}
+
+static void put_ch(enc_t *e, char c)
+{
+    if (e->rc == 0)
+        e->rc = ct_buf_putc(e->out, (uint8_t)c);
+}
+
+/* 64-bit integers are quoted, as OTLP/JSON (after proto3 JSON) requires. */
+static void put_u64(enc_t *e, uint64_t v, int neg, int quoted)
+{
+    char buf[24];
+    char *p = buf + sizeof(buf);
+    if (quoted)
+        *--p = '"';
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (neg)
+        *--p = '-';
+    if (quoted)
+        *--p = '"';
+    put(e, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static void put_i64(enc_t *e, int64_t v, int quoted)
+{
+    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    put_u64(e, mag, v < 0, quoted);
+}
+
+/* The shortest decimal form that reads back as the same value. */
+static void put_double(enc_t *e, double v, int is_float)
+{
+    if (isnan(v)) {
+        put(e, "\"NaN\"", 5);
+        return;
+    }
+    if (isinf(v)) {
+        if (v > 0)
+            put(e, "\"Infinity\"", 10);
+        else
+            put(e, "\"-Infinity\"", 11);
+        return;
+    }
+
+    char buf[40];
+    int n = 0;
+    for (int prec = is_float ? 6 : 15; prec <= (is_float ? 9 : 17); prec++) {
+        n = snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        double back = strtod(buf, NULL);
+        if (is_float ? (float)back == (float)v : back == v)
+            break;
+    }
+    put(e, buf, (size_t)n);
+}
+
+static void put_escape(enc_t *e, uint8_t c)
+{
+    static const char hex[] = "0123456789abcdef";
+    char buf[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+    switch (c) {
+    case '"':
+        put(e, "\\\"", 2);
+        break;
+    case '\\':
+        put(e, "\\\\", 2);
+        break;
+    case '\n':
+        put(e, "\\n", 2);
+        break;
+    case '\r':
+        put(e, "\\r", 2);
+        break;
+    case '\t':
+        put(e, "\\t", 2);
+        break;
+    case '\b':
+        put(e, "\\b", 2);
+        break;
+    case '\f':
+        put(e, "\\f", 2);
+        break;
+    default:
+        if (c >= 0x80)
+            put(e, "\\ufffd", 6); /* a byte that is not UTF-8 */
+        else
+            put(e, buf, sizeof(buf));
+    }
+}
+
+/*
+ * protobuf-c does not check that strings are UTF-8, so bytes that are not
+ * become U+FFFD here: the output must stay valid JSON.
+ */
+static void put_string(enc_t *e, const char *str, size_t n)
+{
+    const uint8_t *s = (const uint8_t *)str;
+    size_t i = 0, start = 0;
+
+    put_ch(e, '"');
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c >= 0x80) {
+            size_t k = utf8_seq_len(s + i, n - i);
+            if (k) {
+                i += k;
+                continue;
+            }
+        } else if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        put(e, s + start, i - start);
+        put_escape(e, c);
+        start = ++i;
+    }
+    put(e, s + start, i - start);
+    put_ch(e, '"');
+}
+
+static void put_hex(enc_t *e, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    char buf[64];
+    size_t k = 0;
+
+    put_ch(e, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (k + 2 > sizeof(buf)) {
+            put(e, buf, k);
+            k = 0;
+        }
+        buf[k++] = hex[p[i] >> 4];
+        buf[k++] = hex[p[i] & 15];
+    }
+    put(e, buf, k);
+    put_ch(e, '"');
+}
+
+static void put_base64(enc_t *e, const uint8_t *p, size_t n)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char buf[64];
+    size_t k = 0;
+
+    put_ch(e, '"');
+    for (size_t i = 0; i < n; i += 3) {
+        if (k + 4 > sizeof(buf)) {
+            put(e, buf, k);
+            k = 0;
+        }
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        buf[k++] = b64[(v >> 18) & 63];
+        buf[k++] = b64[(v >> 12) & 63];
+        buf[k++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        buf[k++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    put(e, buf, k);
+    put_ch(e, '"');
+}
+
+static void put_key(enc_t *e, const ProtobufCFieldDescriptor *f, int first)
+{
+    char buf[128];
+    size_t n = 0;
+
+    if (!first)
+        buf[n++] = ',';
+    buf[n++] = '"';
+    n += json_name(f->name, buf + n, sizeof(buf) - n - 2);
+    buf[n++] = '"';
+    buf[n++] = ':';
+    put(e, buf, n);
+}
+
+static void emit_message(enc_t *e, const ProtobufCMessage *m);
+
+/* Writes one value of field f stored at member. */
+static void emit_value(enc_t *e, const ProtobufCFieldDescriptor *f, const void *member)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        put_i64(e, *(const int32_t *)member, 0);
+        break;
+    case PROTOBUF_C_TYPE_ENUM:
+        put_i64(e, *(const int *)member, 0);
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        put_u64(e, *(const uint32_t *)member, 0, 0);
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        put_i64(e, *(const int64_t *)member, 1);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        put_u64(e, *(const uint64_t *)member, 0, 1);
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        put_double(e, *(const float *)member, 1);
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        put_double(e, *(const double *)member, 0);
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        if (*(const protobuf_c_boolean *)member)
+            put(e, "true", 4);
+        else
+            put(e, "false", 5);
+        break;
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(const char *const *)member;
+        put_string(e, s ? s : "", s ? strlen(s) : 0);
+        break;
+    }
+    case PROTOBUF_C_TYPE_BYTES: {
+        const ProtobufCBinaryData *b = member;
+        if (hex_id_size(f))
+            put_hex(e, b->data, b->len);
+        else
+            put_base64(e, b->data, b->len);
+        break;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)member;
+        if (sub)
+            emit_message(e, sub);
+        else
+            put(e, "{}", 2);
+        break;
+    }
+    }
+}
+
+/* proto3 leaves fields at their default value out of the output. */
+static int is_default(const ProtobufCFieldDescriptor *f, const void *member)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return *(const uint64_t *)member == 0;
+    case PROTOBUF_C_TYPE_FLOAT:
+        return *(const float *)member == 0;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return *(const double *)member == 0;
+    case PROTOBUF_C_TYPE_BOOL:
+        return !*(const protobuf_c_boolean *)member;
+    case PROTOBUF_C_TYPE_ENUM:
+        return *(const int *)member == 0;
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(const char *const *)member;
+        return s == NULL || s[0] == '\0';
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        return ((const ProtobufCBinaryData *)member)->len == 0;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(const ProtobufCMessage *const *)member == NULL;
+    default:
+        return *(const uint32_t *)member == 0;
+    }
+}
+
+static int is_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    const uint8_t *base = (const uint8_t *)m;
+    const void *member = base + f->offset;
+
+    /* A oneof member that is set is written even at its default value; this
+     * is also how the schema's `optional` fields (histogram sum, min, max)
+     * look once compiled by protoc-c. */
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+
+    switch (f->label) {
+    case PROTOBUF_C_LABEL_REQUIRED:
+        return 1;
+    case PROTOBUF_C_LABEL_OPTIONAL:
+        if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const void *p = *(const void *const *)member;
+            return p != NULL && p != f->default_value;
+        }
+        return *(const protobuf_c_boolean *)(base + f->quantifier_offset);
+    default:
+        return !is_default(f, member);
+    }
+}
+
+static void emit_message(enc_t *e, const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *desc = m->descriptor;
+    const uint8_t *base = (const uint8_t *)m;
+    int first = 1;
+
+    if (++e->depth > CT_OTLP_JSON_MAX_DEPTH) {
+        if (e->rc == 0)
+            e->rc = -E2BIG;
+        e->depth--;
+        return;
+    }
+
+    put_ch(e, '{');
+    for (unsigned i = 0; i < desc->n_fields && e->rc == 0; i++) {
+        const ProtobufCFieldDescriptor *f = &desc->fields[i];
+
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            const uint8_t *arr = *(const uint8_t *const *)(base + f->offset);
+            size_t esz = elem_size(f->type);
+            if (n == 0)
+                continue;
+            put_key(e, f, first);
+            put_ch(e, '[');
+            for (size_t j = 0; j < n && e->rc == 0; j++) {
+                if (j)
+                    put_ch(e, ',');
+                emit_value(e, f, arr + j * esz);
+            }
+            put_ch(e, ']');
+        } else if (is_present(m, f)) {
+            put_key(e, f, first);
+            emit_value(e, f, base + f->offset);
+        } else {
+            continue;
+        }
+        first = 0;
+    }
+    put_ch(e, '}');
+    e->depth--;
+}
+
+/* ---------------------------------------------------------------------------
+ * Decoder: OTLP/JSON -> protobuf-c message in the arena -> protobuf bytes.
+ * Recursion follows the nesting of the input and is bounded by
+ * CT_OTLP_JSON_MAX_DEPTH, checked before each object or array is entered.
+ */
+
+typedef struct path_elem {
+    const ProtobufCFieldDescriptor *field; /* ".name" when set, else "[index]" */
+    size_t index;
+} path_elem_t;
+
+typedef struct dec {
+    const char *start, *p, *end;
+    arena_t *arena;
+    ct_buf_t stack; /* elements of the arrays being read, see read_repeated */
+    int depth;
+    size_t path_len;
+    path_elem_t path[CT_OTLP_JSON_MAX_DEPTH + 1];
+    char *err;
+    size_t errlen;
+} dec_t;
+
+/* Element storage for any field type, to read one array element into. */
+typedef union elem {
+    int32_t i32;
+    uint32_t u32;
+    int64_t i64;
+    uint64_t u64;
+    float f;
+    double d;
+    protobuf_c_boolean b;
+    int e;
+    char *s;
+    ProtobufCBinaryData bd;
+    ProtobufCMessage *m;
+} elem_t;
+
+static void err_append(char *err, size_t errlen, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void err_append(char *err, size_t errlen, size_t *n, const char *fmt, ...)
+{
+    if (*n + 1 >= errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(err + *n, errlen - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *n = *n + (size_t)k < errlen ? *n + (size_t)k : errlen - 1;
+}
+
+/* Records "<field path>: <message>" in the caller's err and returns rc. */
+static int dec_fail(dec_t *d, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int dec_fail(dec_t *d, int rc, const char *fmt, ...)
+{
+    size_t n = 0;
+
+    if (d->err == NULL || d->errlen == 0)
+        return rc;
+    d->err[0] = '\0';
+    for (size_t i = 0; i < d->path_len; i++) {
+        const path_elem_t *pe = &d->path[i];
+        if (pe->field) {
+            char name[128];
+            json_name(pe->field->name, name, sizeof(name));
+            err_append(d->err, d->errlen, &n, "%s%s", i ? "." : "", name);
+        } else {
+            err_append(d->err, d->errlen, &n, "[%zu]", pe->index);
+        }
+    }
+    if (n)
+        err_append(d->err, d->errlen, &n, ": ");
+
+    va_list ap;
+    va_start(ap, fmt);
+    if (n + 1 < d->errlen)
+        vsnprintf(d->err + n, d->errlen - n, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int syntax_error(dec_t *d, const char *what)
+{
+    return dec_fail(d, -EINVAL, "invalid JSON at offset %zu: %s", (size_t)(d->p - d->start), what);
+}
+
+static int no_memory(dec_t *d)
+{
+    return dec_fail(d, -ENOMEM, "out of memory");
+}
+
+static void skip_ws(dec_t *d)
+{
+    while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
+        d->p++;
+}
+
+/* The next significant character, 0 at the end of input. */
+static char peek(dec_t *d)
+{
+    skip_ws(d);
+    return d->p < d->end ? *d->p : '\0';
+}
+
+static const char *kind_of(char c)
+{
+    switch (c) {
+    case '{':
+        return "an object";
+    case '[':
+        return "an array";
+    case '"':
+        return "a string";
+    case 't':
+    case 'f':
+        return "a boolean";
+    case 'n':
+        return "null";
+    case '\0':
+        return "the end of input";
+    default:
+        return c == '-' || (c >= '0' && c <= '9') ? "a number" : "an invalid token";
+    }
+}
+
+static int enter(dec_t *d)
+{
+    if (++d->depth > CT_OTLP_JSON_MAX_DEPTH)
+        return dec_fail(d, -E2BIG, "nesting deeper than %d levels", CT_OTLP_JSON_MAX_DEPTH);
+    return 0;
+}
+
+/* Length of the JSON number at the start of s (RFC 8259 grammar), 0 if none. */
+static size_t scan_number(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n || !isdigit((unsigned char)s[i]))
+        return 0;
+    if (s[i] == '0')
+        i++;
+    else
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++;
+    if (i < n && s[i] == '.') {
+        if (++i >= n || !isdigit((unsigned char)s[i]))
+            return 0;
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || !isdigit((unsigned char)s[i]))
+            return 0;
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++;
+    }
+    return i;
+}
+
+static int read_number(dec_t *d, const char **s, size_t *n)
+{
+    size_t k = scan_number(d->p, (size_t)(d->end - d->p));
+    if (k == 0)
+        return syntax_error(d, "malformed number");
+    *s = d->p;
+    *n = k;
+    d->p += k;
+    return 0;
+}
+
+static int read_literal(dec_t *d, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(d->end - d->p) < n || memcmp(d->p, lit, n) != 0)
+        return syntax_error(d, "unexpected token");
+    d->p += n;
+    return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int read_u16_escape(const char *s, size_t avail, unsigned *cp)
+{
+    unsigned v = 0;
+    if (avail < 6 || s[0] != '\\' || s[1] != 'u')
+        return -1;
+    for (int i = 2; i < 6; i++) {
+        int h = hex_digit(s[i]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | (unsigned)h;
+    }
+    *cp = v;
+    return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/*
+ * Decodes the escapes of a string's raw content (already checked for UTF-8)
+ * into the arena. Escapes never grow the text, so n + 1 bytes suffice. An
+ * unpaired UTF-16 surrogate (as JavaScript clients produce when cutting a
+ * string) becomes U+FFFD rather than failing the request.
+ */
+static int unescape(dec_t *d, const char *s, size_t n, const char **out, size_t *outn)
+{
+    char *o = arena_alloc(d->arena, n + 1);
+    size_t k = 0;
+
+    if (o == NULL)
+        return no_memory(d);
+    for (size_t i = 0; i < n;) {
+        if (s[i] != '\\') {
+            o[k++] = s[i++];
+            continue;
+        }
+        char c = s[i + 1];
+        unsigned cp;
+        switch (c) {
+        case '"':
+        case '\\':
+        case '/':
+            o[k++] = c;
+            break;
+        case 'b':
+            o[k++] = '\b';
+            break;
+        case 'f':
+            o[k++] = '\f';
+            break;
+        case 'n':
+            o[k++] = '\n';
+            break;
+        case 'r':
+            o[k++] = '\r';
+            break;
+        case 't':
+            o[k++] = '\t';
+            break;
+        case 'u':
+            if (read_u16_escape(s + i, n - i, &cp) != 0)
+                return syntax_error(d, "malformed \\u escape in string");
+            i += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                unsigned lo;
+                if (read_u16_escape(s + i + 2, n - i - 2, &lo) == 0 && lo >= 0xdc00 &&
+                    lo <= 0xdfff) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    i += 6;
+                } else {
+                    cp = 0xfffd;
+                }
+            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+                cp = 0xfffd;
+            }
+            k += put_utf8(o + k, cp);
+            break;
+        default:
+            return syntax_error(d, "invalid escape in string");
+        }
+        i += 2;
+    }
+    o[k] = '\0';
+    *out = o;
+    *outn = k;
+    return 0;
+}
+
+/*
+ * Reads the string at the cursor (an opening quote), checking control
+ * characters and UTF-8. Without escapes and without copy, *s points into the
+ * input (not NUL-terminated); otherwise it is a NUL-terminated arena copy.
+ */
+static int read_string(dec_t *d, int copy, const char **s, size_t *n)
+{
+    const uint8_t *p = (const uint8_t *)d->p + 1;
+    const uint8_t *end = (const uint8_t *)d->end;
+    const uint8_t *begin = p;
+    int escaped = 0;
+
+    for (;;) {
+        if (p >= end) {
+            d->p = (const char *)end;
+            return syntax_error(d, "unterminated string");
+        }
+        uint8_t c = *p;
+        if (c == '"')
+            break;
+        if (c == '\\') {
+            escaped = 1;
+            p += 2;
+        } else if (c < 0x20) {
+            d->p = (const char *)p;
+            return syntax_error(d, "control character in string");
+        } else if (c < 0x80) {
+            p++;
+        } else {
+            size_t k = utf8_seq_len(p, (size_t)(end - p));
+            if (k == 0) {
+                d->p = (const char *)p;
+                return syntax_error(d, "string is not valid UTF-8");
+            }
+            p += k;
+        }
+    }
+
+    size_t raw = (size_t)(p - begin);
+    d->p = (const char *)p + 1;
+    if (escaped)
+        return unescape(d, (const char *)begin, raw, s, n);
+    if (copy) {
+        char *c = arena_alloc(d->arena, raw + 1);
+        if (c == NULL)
+            return no_memory(d);
+        memcpy(c, begin, raw);
+        c[raw] = '\0';
+        *s = c;
+    } else {
+        *s = (const char *)begin;
+    }
+    *n = raw;
+    return 0;
+}
+
+/* Skips a value of a field the schema does not have, still checking it is JSON. */
+static int skip_value(dec_t *d)
+{
+    const char *s;
+    size_t n;
+    int rc = 0;
+    char c = peek(d);
+
+    switch (c) {
+    case '"':
+        return read_string(d, 0, &s, &n);
+    case 't':
+        return read_literal(d, "true");
+    case 'f':
+        return read_literal(d, "false");
+    case 'n':
+        return read_literal(d, "null");
+    case '{':
+    case '[':
+        break;
+    default:
+        return read_number(d, &s, &n);
+    }
+
+    if ((rc = enter(d)) != 0)
+        return rc;
+    d->p++;
+    if (peek(d) == (c == '{' ? '}' : ']')) {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (c == '{') {
+            if (peek(d) != '"')
+                return syntax_error(d, "expected a member name");
+            if ((rc = read_string(d, 0, &s, &n)) != 0)
+                return rc;
+            if (peek(d) != ':')
+                return syntax_error(d, "expected ':'");
+            d->p++;
+        }
+        if ((rc = skip_value(d)) != 0)
+            return rc;
+        char sep = peek(d);
+        d->p++;
+        if (sep == ',')
+            continue;
+        if (sep == (c == '{' ? '}' : ']'))
+            break;
+        d->p--;
+        return syntax_error(d, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+    d->depth--;
+    return 0;
+}
+
+/* The text of a number, or of a string meant as one (OTLP quotes 64-bit integers). */
+static int read_numeric_text(dec_t *d, const char *want, const char **s, size_t *n, int *quoted)
+{
+    char c = peek(d);
+    *quoted = c == '"';
+    if (c == '"')
+        return read_string(d, 0, s, n);
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return read_number(d, s, n);
+    return dec_fail(d, -EINVAL, "expected %s, got %s", want, kind_of(c));
+}
+
+/* strtod needs a terminated copy; numbers are short, the arena takes the rare long one. */
+static int text_to_double(dec_t *d, const char *s, size_t n, double *out)
+{
+    char local[64];
+    char *buf = local;
+
+    if (n >= sizeof(local) && (buf = arena_alloc(d->arena, n + 1)) == NULL)
+        return no_memory(d);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    *out = strtod(buf, NULL);
+    return 0;
+}
+
+enum { INT_OK, INT_NOT, INT_RANGE };
+
+/*
+ * Parses decimal integer text exactly into sign and magnitude. A fraction or
+ * exponent is taken only when the value is integral ("1e3", "5.0").
+ */
+static int parse_integer(dec_t *d, const char *s, size_t n, int *neg, uint64_t *mag)
+{
+    uint64_t v = 0;
+    int over = 0;
+    size_t i = 0;
+
+    if (n == 0 || scan_number(s, n) != n)
+        return INT_NOT;
+    *neg = s[0] == '-';
+    if (*neg)
+        i++;
+    for (; i < n && isdigit((unsigned char)s[i]); i++) {
+        unsigned dig = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - dig) / 10)
+            over = 1;
+        else
+            v = v * 10 + dig;
+    }
+    if (i == n) {
+        *mag = v;
+        return over ? INT_RANGE : INT_OK;
+    }
+
+    double x;
+    if (text_to_double(d, s, n, &x) != 0)
+        return INT_NOT;
+    if (isinf(x) || fabs(x) >= 18446744073709551616.0)
+        return INT_RANGE;
+    if (x != floor(x))
+        return INT_NOT;
+    *mag = (uint64_t)fabs(x);
+    return INT_OK;
+}
+
+/* Stores an integer in the C type of field type t, or reports it out of range. */
+static int store_integer(ProtobufCType t, int neg, uint64_t mag, void *dst)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_ENUM:
+        if (mag > (neg ? 2147483648u : 2147483647u))
+            return INT_RANGE;
+        *(int32_t *)dst = neg ? (int32_t)(0 - (int64_t)mag) : (int32_t)mag;
+        return INT_OK;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        if ((neg && mag) || mag > UINT32_MAX)
+            return INT_RANGE;
+        *(uint32_t *)dst = (uint32_t)mag;
+        return INT_OK;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        if (mag > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+            return INT_RANGE;
+        if (neg)
+            *(int64_t *)dst = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+        else
+            *(int64_t *)dst = (int64_t)mag;
+        return INT_OK;
+    default: /* UINT64, FIXED64 */
+        if (neg && mag)
+            return INT_RANGE;
+        *(uint64_t *)dst = mag;
+        return INT_OK;
+    }
+}
+
+static int read_integer(dec_t *d, const ProtobufCFieldDescriptor *f, void *dst)
+{
+    const char *s;
+    size_t n;
+    int quoted, neg = 0;
+    uint64_t mag = 0;
+    int rc = read_numeric_text(d, "an integer (a number or a decimal string)", &s, &n, &quoted);
+    if (rc != 0)
+        return rc;
+
+    int r = parse_integer(d, s, n, &neg, &mag);
+    if (r == INT_OK)
+        r = store_integer(f->type, neg, mag, dst);
+    if (r == INT_NOT)
+        return dec_fail(d, -EINVAL, "not an integer: %s%.*s%s", quoted ? "\"" : "",
+                        n > 40 ? 40 : (int)n, s, quoted ? "\"" : "");
+    if (r == INT_RANGE)
+        return dec_fail(d, -EINVAL, "out of range for %s: %s%.*s%s", type_name(f->type),
+                        quoted ? "\"" : "", n > 40 ? 40 : (int)n, s, quoted ? "\"" : "");
+    return 0;
+}
+
+/* A number, or one of the strings "NaN", "Infinity", "-Infinity" (or a quoted number). */
+static int read_floating(dec_t *d, const ProtobufCFieldDescriptor *f, void *dst)
+{
+    const char *s;
+    size_t n;
+    int quoted;
+    double v;
+    int rc = read_numeric_text(d, "a number", &s, &n, &quoted);
+    if (rc != 0)
+        return rc;
+
+    if (quoted && n == 3 && memcmp(s, "NaN", 3) == 0) {
+        v = NAN;
+    } else if (quoted && n == 8 && memcmp(s, "Infinity", 8) == 0) {
+        v = INFINITY;
+    } else if (quoted && n == 9 && memcmp(s, "-Infinity", 9) == 0) {
+        v = -INFINITY;
+    } else if (n == 0 || scan_number(s, n) != n) {
+        return dec_fail(d, -EINVAL, "not a number: \"%.*s\"", n > 40 ? 40 : (int)n, s);
+    } else {
+        if ((rc = text_to_double(d, s, n, &v)) != 0)
+            return rc;
+        if (isinf(v) || (f->type == PROTOBUF_C_TYPE_FLOAT && fabs(v) > FLT_MAX))
+            return dec_fail(d, -EINVAL, "out of range for %s: %.*s", type_name(f->type),
+                            n > 40 ? 40 : (int)n, s);
+    }
+
+    if (f->type == PROTOBUF_C_TYPE_FLOAT)
+        *(float *)dst = (float)v;
+    else
+        *(double *)dst = v;
+    return 0;
+}
+
+static int read_enum(dec_t *d, const ProtobufCFieldDescriptor *f, int *dst)
+{
+    const ProtobufCEnumDescriptor *ed = f->descriptor;
+    const char *s;
+    size_t n;
+    int rc;
+
+    if (peek(d) != '"')
+        return read_integer(d, f, dst);
+    if ((rc = read_string(d, 1, &s, &n)) != 0)
+        return rc;
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
+    if (v == NULL)
+        return dec_fail(d, -EINVAL, "unknown value \"%.*s\" of enum %s", n > 60 ? 60 : (int)n, s,
+                        ed->name);
+    *dst = v->value;
+    return 0;
+}
+
+static int read_hex_id(dec_t *d, size_t size, ProtobufCBinaryData *dst)
+{
+    const char *s;
+    size_t n;
+    int rc;
+
+    if (peek(d) != '"')
+        return dec_fail(d, -EINVAL, "expected a %zu-character hex string, got %s", size * 2,
+                        kind_of(peek(d)));
+    if ((rc = read_string(d, 0, &s, &n)) != 0)
+        return rc;
+    if (n == 0) { /* the empty id means "no id" */
+        dst->len = 0;
+        dst->data = NULL;
+        return 0;
+    }
+    if (n != size * 2)
+        return dec_fail(d, -EINVAL, "not a %zu-character hex string", size * 2);
+
+    uint8_t *b = arena_alloc(d->arena, size);
+    if (b == NULL)
+        return no_memory(d);
+    for (size_t i = 0; i < size; i++) {
+        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return dec_fail(d, -EINVAL, "not a %zu-character hex string", size * 2);
+        b[i] = (uint8_t)(hi << 4 | lo);
+    }
+    dst->len = size;
+    dst->data = b;
+    return 0;
+}
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Standard or URL-safe alphabet, padding optional, as proto3 JSON readers accept. */
+static int read_base64(dec_t *d, ProtobufCBinaryData *dst)
+{
+    const char *s;
+    size_t n;
+    int rc;
+
+    if (peek(d) != '"')
+        return dec_fail(d, -EINVAL, "expected a base64 string, got %s", kind_of(peek(d)));
+    if ((rc = read_string(d, 0, &s, &n)) != 0)
+        return rc;
+    if (n % 4 == 0 && n > 0 && s[n - 1] == '=')
+        n -= s[n - 2] == '=' ? 2 : 1;
+    if (n % 4 == 1)
+        return dec_fail(d, -EINVAL, "not valid base64");
+
+    uint8_t *b = arena_alloc(d->arena, n / 4 * 3 + 2);
+    size_t k = 0;
+    uint32_t acc = 0;
+    if (b == NULL)
+        return no_memory(d);
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_value(s[i]);
+        if (v < 0)
+            return dec_fail(d, -EINVAL, "not valid base64");
+        acc = acc << 6 | (uint32_t)v;
+        if (i % 4 == 3) {
+            b[k++] = (uint8_t)(acc >> 16);
+            b[k++] = (uint8_t)(acc >> 8);
+            b[k++] = (uint8_t)acc;
+            acc = 0;
+        }
+    }
+    if (n % 4 == 2) {
+        b[k++] = (uint8_t)(acc >> 4);
+    } else if (n % 4 == 3) {
+        b[k++] = (uint8_t)(acc >> 10);
+        b[k++] = (uint8_t)(acc >> 2);
+    }
+    dst->len = k;
+    dst->data = k ? b : NULL;
+    return 0;
+}
+
+static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+
+/* Reads one (non-null) value of field f into dst, which has f's C type. */
+static int read_value(dec_t *d, const ProtobufCFieldDescriptor *f, void *dst)
+{
+    const char *s;
+    size_t n;
+    int rc;
+    char c;
+
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return read_floating(d, f, dst);
+    case PROTOBUF_C_TYPE_ENUM:
+        return read_enum(d, f, dst);
+    case PROTOBUF_C_TYPE_BOOL:
+        c = peek(d);
+        if (c != 't' && c != 'f')
+            return dec_fail(d, -EINVAL, "expected true or false, got %s", kind_of(c));
+        rc = read_literal(d, c == 't' ? "true" : "false");
+        *(protobuf_c_boolean *)dst = c == 't';
+        return rc;
+    case PROTOBUF_C_TYPE_STRING:
+        if ((c = peek(d)) != '"')
+            return dec_fail(d, -EINVAL, "expected a string, got %s", kind_of(c));
+        if ((rc = read_string(d, 1, &s, &n)) != 0)
+            return rc;
+        if (memchr(s, '\0', n))
+            return dec_fail(d, -EINVAL, "string contains a NUL character");
+        *(const char **)dst = s;
+        return 0;
+    case PROTOBUF_C_TYPE_BYTES:
+        if (hex_id_size(f))
+            return read_hex_id(d, hex_id_size(f), dst);
+        return read_base64(d, dst);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return read_message(d, f->descriptor, dst);
+    default:
+        return read_integer(d, f, dst);
+    }
+}
+
+/*
+ * Reads a JSON array into a repeated field. Elements are collected on
+ * d->stack, shared by all nesting levels (an inner array is complete before
+ * the outer one goes on), then copied once into an arena array of exact size.
+ */
+static int read_repeated(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    uint8_t *base = (uint8_t *)m;
+    size_t esz = elem_size(f->type);
+    size_t first = d->stack.len;
+    size_t count = 0;
+    void *arr = NULL;
+    int rc;
+    char c = peek(d);
+
+    if (c != '[')
+        return dec_fail(d, -EINVAL, "expected an array, got %s", kind_of(c));
+    if ((rc = enter(d)) != 0)
+        return rc;
+    d->p++;
+
+    if (peek(d) == ']') {
+        d->p++;
+    } else {
+        for (;;) {
+            elem_t el;
+            memset(&el, 0, sizeof(el));
+            d->path[d->path_len++] = (path_elem_t){NULL, count};
+            if (peek(d) == 'n')
+                rc = dec_fail(d, -EINVAL, "null is not allowed in an array");
+            else
+                rc = read_value(d, f, &el);
+            d->path_len--;
+            if (rc == 0)
+                rc = ct_buf_append(&d->stack, &el, esz) == 0 ? 0 : no_memory(d);
+            if (rc != 0)
+                goto out;
+            count++;
+
+            c = peek(d);
+            if (c == ',') {
+                d->p++;
+                continue;
+            }
+            if (c == ']') {
+                d->p++;
+                break;
+            }
+            rc = syntax_error(d, "expected ',' or ']'");
+            goto out;
+        }
+    }
+
+    if (count && (arr = arena_alloc(d->arena, count * esz)) == NULL) {
+        rc = no_memory(d);
+        goto out;
+    }
+    if (count)
+        memcpy(arr, d->stack.data + first, count * esz);
+    *(size_t *)(base + f->quantifier_offset) = count;
+    *(void **)(base + f->offset) = arr;
+    d->depth--;
+
+out:
+    d->stack.len = first;
+    return rc;
+}
+
+/* Matches a member name against a field: its lowerCamelCase JSON name or its proto name. */
+static int name_matches(const char *name, const char *key, size_t n)
+{
+    size_t i = 0;
+    int up = 0;
+
+    for (const char *c = name; *c; c++) {
+        if (*c == '_') {
+            up = 1;
+            continue;
+        }
+        char want = up ? (char)toupper((unsigned char)*c) : *c;
+        up = 0;
+        if (i >= n || key[i] != want)
+            goto proto_name;
+        i++;
+    }
+    if (i == n)
+        return 1;
+proto_name:
+    return strlen(name) == n && memcmp(name, key, n) == 0;
+}
+
+static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescriptor *desc,
+                                                  const char *key, size_t n)
+{
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        if (name_matches(desc->fields[i].name, key, n))
+            return &desc->fields[i];
+    }
+    return NULL;
+}
+
+/* Reads a singular field's value and marks it present the way protobuf-c expects. */
+static int read_singular(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    uint8_t *base = (uint8_t *)m;
+    int rc = read_value(d, f, base + f->offset);
+    if (rc != 0)
+        return rc;
+
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        *(uint32_t *)(base + f->quantifier_offset) = f->id;
+    else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
+             f->type != PROTOBUF_C_TYPE_MESSAGE)
+        *(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
+    return 0;
+}
+
+static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+    ProtobufCMessage *m;
+    const char *key;
+    size_t keylen;
+    int rc;
+    char c = peek(d);
+
+    if (c != '{')
+        return dec_fail(d, -EINVAL, "expected an object, got %s", kind_of(c));
+    if ((rc = enter(d)) != 0)
+        return rc;
+    d->p++;
+    if ((m = arena_alloc(d->arena, desc->sizeof_message)) == NULL)
+        return no_memory(d);
+    protobuf_c_message_init(desc, m);
+
+    if (peek(d) == '}') {
+        d->p++;
+        goto done;
+    }
+    for (;;) {
+        if (peek(d) != '"')
+            return syntax_error(d, "expected a member name");
+        if ((rc = read_string(d, 0, &key, &keylen)) != 0)
+            return rc;
+        if (peek(d) != ':')
+            return syntax_error(d, "expected ':'");
+        d->p++;
+
+        const ProtobufCFieldDescriptor *f = find_field(desc, key, keylen);
+        if (f == NULL) {
+            rc = skip_value(d); /* unknown fields are ignored */
+        } else if (peek(d) == 'n') {
+            rc = read_literal(d, "null"); /* null means absent */
+        } else {
+            d->path[d->path_len++] = (path_elem_t){f, 0};
+            if (f->label == PROTOBUF_C_LABEL_REPEATED)
+                rc = read_repeated(d, m, f);
+            else
+                rc = read_singular(d, m, f);
+            d->path_len--;
+        }
+        if (rc != 0)
+            return rc;
+
+        c = peek(d);
+        if (c == ',') {
+            d->p++;
+            continue;
+        }
+        if (c == '}') {
+            d->p++;
+            break;
+        }
+        return syntax_error(d, "expected ',' or '}'");
+    }
+
+done:
+    d->depth--;
+    *out = m;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Public entry points.
+ */
+
+int ct_otlp_json_encode_msg(const ProtobufCMessage *msg, ct_buf_t *out)
+{
+    enc_t e = {.out = out, .rc = 0, .depth = 0};
+    size_t mark = out->len;
+
+    emit_message(&e, msg);
+    if (e.rc != 0)
+        out->len = mark;
+    return e.rc;
+}
+
+int ct_otlp_json_encode_desc(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
+                             ct_buf_t *out, char *err, size_t errlen)
+{
+    arena_t arena;
+    int rc;
+
+    if (err && errlen)
+        err[0] = '\0';
+    arena_init(&arena);
+    ProtobufCMessage *msg = protobuf_c_message_unpack(d, &arena.pc, len, pb);
+    if (msg == NULL) {
+        rc = -EINVAL;
+        if (err)
+            snprintf(err, errlen, "not a valid %s protobuf message", d->name);
+        goto out;
+    }
+
+    rc = ct_otlp_json_encode_msg(msg, out);
+    if (rc != 0 && err)
+        snprintf(err, errlen, "%s", rc == -E2BIG ? "output too large or nested too deep"
+                                                 : "out of memory");
+out:
+    arena_free(&arena);
+    return rc;
+}
+
+int ct_otlp_json_encode(ct_signal_t sig, const uint8_t *pb, size_t len, ct_buf_t *out,
+                        char *err, size_t errlen)
+{
+    const ProtobufCMessageDescriptor *d = request_descriptor(sig);
+    if (d == NULL) {
+        if (err)
+            snprintf(err, errlen, "unknown signal %d", (int)sig);
+        return -EINVAL;
+    }
+    return ct_otlp_json_encode_desc(d, pb, len, out, err, errlen);
+}
+
+int ct_otlp_json_decode_desc(const ProtobufCMessageDescriptor *desc, const char *json,
+                             size_t len, ct_buf_t *out, char *err, size_t errlen)
+{
+    arena_t arena;
+    dec_t d = {.start = json, .p = json, .end = json + len, .arena = &arena,
+               .err = err, .errlen = errlen};
+    ProtobufCMessage *msg = NULL;
+    int rc;
+
+    if (err && errlen)
+        err[0] = '\0';
+    arena_init(&arena);
+
+    if (peek(&d) != '{') {
+        rc = dec_fail(&d, -EINVAL, "expected a JSON object, got %s", kind_of(peek(&d)));
+        goto out;
+    }
+    if ((rc = read_message(&d, desc, &msg)) != 0)
+        goto out;
+    if (peek(&d) != '\0') {
+        rc = syntax_error(&d, "unexpected data after the object");
+        goto out;
+    }
+
+    size_t size = protobuf_c_message_get_packed_size(msg);
+    if ((rc = ct_buf_reserve(out, size)) != 0) {
+        dec_fail(&d, rc, "%s", rc == -E2BIG ? "message too large" : "out of memory");
+        goto out;
+    }
+    out->len += protobuf_c_message_pack(msg, out->data + out->len);
+
+out:
+    ct_buf_free(&d.stack);
+    arena_free(&arena);
+    return rc;
+}
+
+int ct_otlp_json_decode(ct_signal_t sig, const char *json, size_t len, ct_buf_t *out,
+                        char *err, size_t errlen)
+{
+    const ProtobufCMessageDescriptor *d = request_descriptor(sig);
+    if (d == NULL) {
+        if (err)
+            snprintf(err, errlen, "unknown signal %d", (int)sig);
+        return -EINVAL;
+    }
+    return ct_otlp_json_decode_desc(d, json, len, out, err, errlen);
+}
