@@ -35,4 +35,9 @@ function(ct_generate_registry)
     file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/registry.c CONTENT "${src}")
     add_library(ct_components STATIC ${CMAKE_BINARY_DIR}/registry.c)
     target_link_libraries(ct_components PUBLIC ct_core ${targets})
+    # The service in ct_core looks factories up in the registry: a cycle of
+    # static libraries, which CMake resolves by repeating them on link lines.
+    target_link_libraries(ct_core PUBLIC ct_components)
+    set_property(TARGET ct_core PROPERTY LINK_INTERFACE_MULTIPLICITY 3)
+    set_property(TARGET ct_components PROPERTY LINK_INTERFACE_MULTIPLICITY 3)
 endfunction()
