@@ -25,9 +25,9 @@
  * is freed in one call, so no error path walks a half-built message tree.
  */
 
-#define ARENA_ALIGN 16
+#define ARENA_ALIGN       16
 #define ARENA_FIRST_CHUNK 8192
-#define ARENA_MAX_CHUNK (1024 * 1024)
+#define ARENA_MAX_CHUNK   (1024 * 1024)
 
 typedef struct arena_chunk {
     struct arena_chunk *next;
@@ -114,18 +114,15 @@ static void arena_free(arena_t *a)
  * Helpers shared by both directions.
  */
 
+static const ProtobufCMessageDescriptor *const request_descriptors[CT_SIGNAL_COUNT] = {
+    &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
+    &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+    &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor,
+};
+
 static const ProtobufCMessageDescriptor *request_descriptor(ct_signal_t sig)
 {
-    switch (sig) {
-    case CT_SIGNAL_TRACES:
-        return &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
-    case CT_SIGNAL_METRICS:
-        return &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor;
-    case CT_SIGNAL_LOGS:
-        return &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor;
-    default:
-        return NULL;
-    }
+    return (unsigned)sig < CT_SIGNAL_COUNT ? request_descriptors[sig] : NULL;
 }
 
 /*
@@ -389,8 +386,7 @@ static void put_hex(enc_t *e, const uint8_t *p, size_t n)
 
 static void put_base64(enc_t *e, const uint8_t *p, size_t n)
 {
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char buf[64];
     size_t k = 0;
 
@@ -501,10 +497,10 @@ static int is_default(const ProtobufCFieldDescriptor *f, const void *member)
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
         return *(const uint64_t *)member == 0;
-    case PROTOBUF_C_TYPE_FLOAT:
-        return *(const float *)member == 0;
+    case PROTOBUF_C_TYPE_FLOAT: /* bitwise: -0.0 is a value, as for protobuf itself */
+        return *(const uint32_t *)member == 0;
     case PROTOBUF_C_TYPE_DOUBLE:
-        return *(const double *)member == 0;
+        return *(const uint64_t *)member == 0;
     case PROTOBUF_C_TYPE_BOOL:
         return !*(const protobuf_c_boolean *)member;
     case PROTOBUF_C_TYPE_ENUM:
@@ -642,40 +638,62 @@ static void err_append(char *err, size_t errlen, size_t *n, const char *fmt, ...
         *n = *n + (size_t)k < errlen ? *n + (size_t)k : errlen - 1;
 }
 
-/* Records "<field path>: <message>" in the caller's err and returns rc. */
+/*
+ * Records "<field path>: <message>" in the caller's err and returns rc. When
+ * err is too small for both, the middle of the path gives way to "...": the
+ * start locates the item and the message says what is wrong with it.
+ */
 static int dec_fail(dec_t *d, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int dec_fail(dec_t *d, int rc, const char *fmt, ...)
 {
+    char msg[256];
+    char path[CT_OTLP_JSON_MAX_DEPTH * 24];
     size_t n = 0;
 
     if (d->err == NULL || d->errlen == 0)
         return rc;
-    d->err[0] = '\0';
+
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    path[0] = '\0';
     for (size_t i = 0; i < d->path_len; i++) {
         const path_elem_t *pe = &d->path[i];
         if (pe->field) {
             char name[128];
             json_name(pe->field->name, name, sizeof(name));
-            err_append(d->err, d->errlen, &n, "%s%s", i ? "." : "", name);
+            err_append(path, sizeof(path), &n, "%s%s", i ? "." : "", name);
         } else {
-            err_append(d->err, d->errlen, &n, "[%zu]", pe->index);
+            err_append(path, sizeof(path), &n, "[%zu]", pe->index);
         }
     }
-    if (n)
-        err_append(d->err, d->errlen, &n, ": ");
 
-    va_list ap;
-    va_start(ap, fmt);
-    if (n + 1 < d->errlen)
-        vsnprintf(d->err + n, d->errlen - n, fmt, ap);
-    va_end(ap);
+    size_t mlen = strlen(msg);
+    if (n == 0) {
+        snprintf(d->err, d->errlen, "%s", msg);
+    } else if (n + 2 + mlen < d->errlen) {
+        snprintf(d->err, d->errlen, "%s: %s", path, msg);
+    } else if (d->errlen > mlen + 2 + 16) {
+        size_t keep = d->errlen - 1 - mlen - 2 - 3;
+        size_t head = keep / 2, tail = keep - head;
+        snprintf(d->err, d->errlen, "%.*s...%s: %s", (int)head, path, path + n - tail, msg);
+    } else {
+        snprintf(d->err, d->errlen, "%s", msg);
+    }
     return rc;
+}
+
+static int syntax_error_at(dec_t *d, const char *at, const char *what)
+{
+    return dec_fail(d, -EINVAL, "invalid JSON at offset %zu: %s", (size_t)(at - d->start), what);
 }
 
 static int syntax_error(dec_t *d, const char *what)
 {
-    return dec_fail(d, -EINVAL, "invalid JSON at offset %zu: %s", (size_t)(d->p - d->start), what);
+    return syntax_error_at(d, d->p, what);
 }
 
 static int no_memory(dec_t *d)
@@ -867,7 +885,7 @@ static int unescape(dec_t *d, const char *s, size_t n, const char **out, size_t 
             break;
         case 'u':
             if (read_u16_escape(s + i, n - i, &cp) != 0)
-                return syntax_error(d, "malformed \\u escape in string");
+                return syntax_error_at(d, s + i, "malformed \\u escape in string");
             i += 4;
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 unsigned lo;
@@ -884,7 +902,7 @@ static int unescape(dec_t *d, const char *s, size_t n, const char **out, size_t 
             k += put_utf8(o + k, cp);
             break;
         default:
-            return syntax_error(d, "invalid escape in string");
+            return syntax_error_at(d, s + i, "invalid escape in string");
         }
         i += 2;
     }
@@ -907,10 +925,8 @@ static int read_string(dec_t *d, int copy, const char **s, size_t *n)
     int escaped = 0;
 
     for (;;) {
-        if (p >= end) {
-            d->p = (const char *)end;
+        if (p >= end)
             return syntax_error(d, "unterminated string");
-        }
         uint8_t c = *p;
         if (c == '"')
             break;
@@ -1534,15 +1550,15 @@ int ct_otlp_json_encode_desc(const ProtobufCMessageDescriptor *d, const uint8_t 
 
     rc = ct_otlp_json_encode_msg(msg, out);
     if (rc != 0 && err)
-        snprintf(err, errlen, "%s", rc == -E2BIG ? "output too large or nested too deep"
-                                                 : "out of memory");
+        snprintf(err, errlen, "%s",
+                 rc == -E2BIG ? "output too large or nested too deep" : "out of memory");
 out:
     arena_free(&arena);
     return rc;
 }
 
-int ct_otlp_json_encode(ct_signal_t sig, const uint8_t *pb, size_t len, ct_buf_t *out,
-                        char *err, size_t errlen)
+int ct_otlp_json_encode(ct_signal_t sig, const uint8_t *pb, size_t len, ct_buf_t *out, char *err,
+                        size_t errlen)
 {
     const ProtobufCMessageDescriptor *d = request_descriptor(sig);
     if (d == NULL) {
@@ -1553,12 +1569,12 @@ int ct_otlp_json_encode(ct_signal_t sig, const uint8_t *pb, size_t len, ct_buf_t
     return ct_otlp_json_encode_desc(d, pb, len, out, err, errlen);
 }
 
-int ct_otlp_json_decode_desc(const ProtobufCMessageDescriptor *desc, const char *json,
-                             size_t len, ct_buf_t *out, char *err, size_t errlen)
+int ct_otlp_json_decode_desc(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
+                             ct_buf_t *out, char *err, size_t errlen)
 {
     arena_t arena;
-    dec_t d = {.start = json, .p = json, .end = json + len, .arena = &arena,
-               .err = err, .errlen = errlen};
+    dec_t d = {
+        .start = json, .p = json, .end = json + len, .arena = &arena, .err = err, .errlen = errlen};
     ProtobufCMessage *msg = NULL;
     int rc;
 
@@ -1582,7 +1598,8 @@ int ct_otlp_json_decode_desc(const ProtobufCMessageDescriptor *desc, const char 
         dec_fail(&d, rc, "%s", rc == -E2BIG ? "message too large" : "out of memory");
         goto out;
     }
-    out->len += protobuf_c_message_pack(msg, out->data + out->len);
+    if (size > 0) /* an empty request packs to nothing; out->data may still be NULL */
+        out->len += protobuf_c_message_pack(msg, out->data + out->len);
 
 out:
     ct_buf_free(&d.stack);
@@ -1590,8 +1607,8 @@ out:
     return rc;
 }
 
-int ct_otlp_json_decode(ct_signal_t sig, const char *json, size_t len, ct_buf_t *out,
-                        char *err, size_t errlen)
+int ct_otlp_json_decode(ct_signal_t sig, const char *json, size_t len, ct_buf_t *out, char *err,
+                        size_t errlen)
 {
     const ProtobufCMessageDescriptor *d = request_descriptor(sig);
     if (d == NULL) {

@@ -28,8 +28,8 @@
  * messages nest deeper than CT_OTLP_JSON_MAX_DEPTH, -ENOMEM. err (may be
  * NULL) gets a message. On failure out keeps its previous length.
  */
-int ct_otlp_json_encode(ct_signal_t sig, const uint8_t *pb, size_t len, ct_buf_t *out,
-                        char *err, size_t errlen);
+int ct_otlp_json_encode(ct_signal_t sig, const uint8_t *pb, size_t len, ct_buf_t *out, char *err,
+                        size_t errlen);
 
 /* Same, from an already unpacked protobuf-c message of any type. */
 int ct_otlp_json_encode_msg(const ProtobufCMessage *msg, ct_buf_t *out);
@@ -41,8 +41,8 @@ int ct_otlp_json_encode_msg(const ProtobufCMessage *msg, ct_buf_t *out);
  * string"; -E2BIG when nesting exceeds CT_OTLP_JSON_MAX_DEPTH or out would
  * pass its max; -ENOMEM. On failure out keeps its previous length.
  */
-int ct_otlp_json_decode(ct_signal_t sig, const char *json, size_t len, ct_buf_t *out,
-                        char *err, size_t errlen);
+int ct_otlp_json_decode(ct_signal_t sig, const char *json, size_t len, ct_buf_t *out, char *err,
+                        size_t errlen);
 
 /* The same two directions for any message type, e.g. google.rpc.Status error bodies. */
 int ct_otlp_json_encode_desc(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,

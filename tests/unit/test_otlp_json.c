@@ -1,0 +1,976 @@
+/*
+ * Tests of the OTLP/JSON codec: exact output for known messages, decoding of
+ * the specification's example shape, round trips, and each rejected input
+ * with the field path its error names.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_test.h"
+#include "otlp_json.h"
+
+#include "google/rpc/status.pb-c.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
+typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
+typedef Opentelemetry__Proto__Trace__V1__Span Span;
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest TraceRequest;
+typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest MetricsRequest;
+typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest LogsRequest;
+
+#define CHECK_STR_EQ(a, b)                                                                         \
+    do {                                                                                           \
+        const char *sa_ = (a), *sb_ = (b);                                                         \
+        if (sa_ && sb_ && strcmp(sa_, sb_) == 0) {                                                 \
+            ct_test_passed++;                                                                      \
+        } else {                                                                                   \
+            ct_test_failed++;                                                                      \
+            fprintf(stderr, "%s:%d: strings differ\n  got:  %s\n  want: %s\n", __FILE__, __LINE__, \
+                    sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                                   \
+        }                                                                                          \
+    } while (0)
+
+/* JSON in C literals reads better with single quotes: J() turns them into double quotes. */
+static char *J(const char *s)
+{
+    char *o = strdup(s);
+    for (char *p = o; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    return o;
+}
+
+/* Decodes JSON for sig; returns the rc and leaves the protobuf bytes in out. */
+static int decode(ct_signal_t sig, const char *json, ct_buf_t *out, char *err, size_t errlen)
+{
+    ct_buf_reset(out);
+    return ct_otlp_json_decode(sig, json, strlen(json), out, err, errlen);
+}
+
+/* Encodes protobuf bytes to a NUL-terminated JSON string (malloc'd), NULL on error. */
+static char *encode(ct_signal_t sig, const uint8_t *pb, size_t len)
+{
+    ct_buf_t out = {0};
+    char err[256];
+    if (ct_otlp_json_encode(sig, pb, len, &out, err, sizeof(err)) != 0 ||
+        ct_buf_putc(&out, 0) != 0) {
+        fprintf(stderr, "encode failed: %s\n", err);
+        ct_buf_free(&out);
+        return NULL;
+    }
+    return (char *)ct_buf_take(&out, NULL);
+}
+
+static char *encode_msg_pb(ct_signal_t sig, const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *pb = malloc(len ? len : 1);
+    protobuf_c_message_pack(m, pb);
+    char *json = encode(sig, pb, len);
+    free(pb);
+    return json;
+}
+
+static void set_string(AnyValue *v, char *s)
+{
+    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    v->string_value = s;
+}
+
+/* A span using every kind of field, encoded from protobuf to exact JSON. */
+static void test_encode_span(void)
+{
+    static uint8_t tid[16] = {0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03,
+                              0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c};
+    static uint8_t sid[8] = {0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74};
+    static uint8_t pid[8] = {0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73};
+    static uint8_t raw[4] = {1, 2, 3, 255};
+
+    AnyValue v[12];
+    KeyValue kv[10];
+    for (size_t i = 0; i < CT_ARRAY_LEN(v); i++)
+        opentelemetry__proto__common__v1__any_value__init(&v[i]);
+    for (size_t i = 0; i < CT_ARRAY_LEN(kv); i++) {
+        opentelemetry__proto__common__v1__key_value__init(&kv[i]);
+        kv[i].value = &v[i];
+    }
+
+    kv[0].key = "str";
+    set_string(&v[0], "a\"b\\c\n\x01\xc3\xa9/\xff");
+    kv[1].key = "bool";
+    v[1].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
+    v[1].bool_value = 1;
+    kv[2].key = "int";
+    v[2].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+    v[2].int_value = -9223372036854775807LL - 1;
+    kv[3].key = "dbl";
+    v[3].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+    v[3].double_value = 0.1;
+    kv[4].key = "nan";
+    v[4].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+    v[4].double_value = NAN;
+    kv[5].key = "bytes";
+    v[5].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE;
+    v[5].bytes_value = (ProtobufCBinaryData){sizeof(raw), raw};
+
+    /* arr: ["x", 0] -- a oneof member at its default value is still written. */
+    Opentelemetry__Proto__Common__V1__ArrayValue arr;
+    opentelemetry__proto__common__v1__array_value__init(&arr);
+    AnyValue *arr_vals[2] = {&v[10], &v[11]};
+    set_string(&v[10], "x");
+    v[11].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+    v[11].int_value = 0;
+    arr.n_values = 2;
+    arr.values = arr_vals;
+    kv[6].key = "arr";
+    v[6].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
+    v[6].array_value = &arr;
+
+    /* map: {"inner": false} */
+    Opentelemetry__Proto__Common__V1__KeyValueList kvl;
+    opentelemetry__proto__common__v1__key_value_list__init(&kvl);
+    KeyValue *kvl_vals[1] = {&kv[9]};
+    kv[9].key = "inner";
+    v[9].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
+    v[9].bool_value = 0;
+    kvl.n_values = 1;
+    kvl.values = kvl_vals;
+    kv[7].key = "map";
+    v[7].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE;
+    v[7].kvlist_value = &kvl;
+    kv[8].key = "empty"; /* an AnyValue with nothing set */
+
+    Span span;
+    opentelemetry__proto__trace__v1__span__init(&span);
+    span.trace_id = (ProtobufCBinaryData){16, tid};
+    span.span_id = (ProtobufCBinaryData){8, sid};
+    span.parent_span_id = (ProtobufCBinaryData){8, pid};
+    span.trace_state = "k=v";
+    span.name = "GET /";
+    span.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER;
+    span.start_time_unix_nano = 1544712660000000000ull;
+    span.end_time_unix_nano = 18446744073709551615ull;
+    KeyValue *attrs[9] = {&kv[0], &kv[1], &kv[2], &kv[3], &kv[4], &kv[5], &kv[6], &kv[7], &kv[8]};
+    span.n_attributes = 9;
+    span.attributes = attrs;
+    span.dropped_attributes_count = 1;
+
+    Opentelemetry__Proto__Trace__V1__Span__Event ev;
+    opentelemetry__proto__trace__v1__span__event__init(&ev);
+    ev.time_unix_nano = 1544712660500000000ull;
+    ev.name = "ev";
+    Opentelemetry__Proto__Trace__V1__Span__Event *evs[1] = {&ev};
+    span.n_events = 1;
+    span.events = evs;
+    span.dropped_events_count = 2;
+
+    Opentelemetry__Proto__Trace__V1__Span__Link link;
+    opentelemetry__proto__trace__v1__span__link__init(&link);
+    link.trace_id = (ProtobufCBinaryData){16, tid};
+    link.span_id = (ProtobufCBinaryData){8, pid};
+    link.flags = 256;
+    Opentelemetry__Proto__Trace__V1__Span__Link *links[1] = {&link};
+    span.n_links = 1;
+    span.links = links;
+    span.dropped_links_count = 3;
+
+    Opentelemetry__Proto__Trace__V1__Status st;
+    opentelemetry__proto__trace__v1__status__init(&st);
+    st.message = "oops";
+    st.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+    span.status = &st;
+    span.flags = 0x301;
+
+    Opentelemetry__Proto__Trace__V1__ScopeSpans ss;
+    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+    Span *spans[1] = {&span};
+    ss.n_spans = 1;
+    ss.spans = spans;
+    Opentelemetry__Proto__Trace__V1__ResourceSpans rs;
+    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+    Opentelemetry__Proto__Trace__V1__ScopeSpans *sss[1] = {&ss};
+    rs.n_scope_spans = 1;
+    rs.scope_spans = sss;
+    rs.schema_url = "https://opentelemetry.io/schemas/1.21.0";
+    TraceRequest req;
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+    Opentelemetry__Proto__Trace__V1__ResourceSpans *rss[1] = {&rs};
+    req.n_resource_spans = 1;
+    req.resource_spans = rss;
+
+    char *want =
+        J("{'resourceSpans':[{'scopeSpans':[{'spans':[{"
+          "'traceId':'5b8efff798038103d269b633813fc60c','spanId':'eee19b7ec3c1b174',"
+          "'traceState':'k=v','parentSpanId':'eee19b7ec3c1b173','name':'GET /','kind':2,"
+          "'startTimeUnixNano':'1544712660000000000','endTimeUnixNano':'18446744073709551615',"
+          "'attributes':["
+          "{'key':'str','value':{'stringValue':'a\\'b\\\\c\\n\\u0001\xc3\xa9/\\ufffd'}},"
+          "{'key':'bool','value':{'boolValue':true}},"
+          "{'key':'int','value':{'intValue':'-9223372036854775808'}},"
+          "{'key':'dbl','value':{'doubleValue':0.1}},"
+          "{'key':'nan','value':{'doubleValue':'NaN'}},"
+          "{'key':'bytes','value':{'bytesValue':'AQID/w=='}},"
+          "{'key':'arr','value':{'arrayValue':{'values':[{'stringValue':'x'},{'intValue':'0'}]}}},"
+          "{'key':'map','value':{'kvlistValue':{'values':[{'key':'inner','value':"
+          "{'boolValue':false}}]}}},"
+          "{'key':'empty','value':{}}],"
+          "'droppedAttributesCount':1,"
+          "'events':[{'timeUnixNano':'1544712660500000000','name':'ev'}],'droppedEventsCount':2,"
+          "'links':[{'traceId':'5b8efff798038103d269b633813fc60c','spanId':'eee19b7ec3c1b173',"
+          "'flags':256}],'droppedLinksCount':3,"
+          "'status':{'message':'oops','code':2},'flags':769}]}],"
+          "'schemaUrl':'https://opentelemetry.io/schemas/1.21.0'}]}");
+    char *got = encode_msg_pb(CT_SIGNAL_TRACES, &req.base);
+    CHECK_STR_EQ(got, want);
+
+    /* The unpacked-message entry point writes the same text. */
+    ct_buf_t out = {0};
+    CHECK_EQ_INT(ct_otlp_json_encode_msg(&req.base, &out), 0);
+    CHECK(out.len == strlen(want) && memcmp(out.data, want, out.len) == 0);
+    ct_buf_free(&out);
+
+    /* And it decodes back to the same message, except that the byte that was
+     * not UTF-8 is now a real U+FFFD. */
+    char err[256] = "";
+    ct_buf_t pb = {0};
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, want, &pb, err, sizeof(err)), 0);
+    char *again = encode(CT_SIGNAL_TRACES, pb.data, pb.len);
+    char *fffd = strstr(want, "\\ufffd");
+    CHECK(fffd != NULL);
+    if (fffd)
+        memcpy(fffd, "\xef\xbf\xbd", 3), memmove(fffd + 3, fffd + 6, strlen(fffd + 6) + 1);
+    CHECK_STR_EQ(again, want);
+
+    free(again);
+    ct_buf_free(&pb);
+    free(got);
+    free(want);
+}
+
+/* The shape of the OTLP specification's trace example, pretty-printed, upper-case ids. */
+static void test_decode_spec_example(void)
+{
+    char *json =
+        J("{\n"
+          "  'resourceSpans': [ {\n"
+          "    'resource': { 'attributes': [\n"
+          "      { 'key': 'service.name', 'value': { 'stringValue': 'my.service' } } ] },\n"
+          "    'scopeSpans': [ {\n"
+          "      'scope': { 'name': 'my.library', 'version': '1.0.0',\n"
+          "        'attributes': [ { 'key': 'my.scope.attribute',\n"
+          "          'value': { 'stringValue': 'some scope attribute' } } ] },\n"
+          "      'spans': [ {\n"
+          "        'traceId': '5B8EFFF798038103D269B633813FC60C',\n"
+          "        'spanId': 'EEE19B7EC3C1B174',\n"
+          "        'parentSpanId': 'EEE19B7EC3C1B173',\n"
+          "        'name': 'I am a server span',\n"
+          "        'startTimeUnixNano': '1544712660000000000',\n"
+          "        'endTimeUnixNano': '1544712661000000000',\n"
+          "        'kind': 2,\n"
+          "        'attributes': [ { 'key': 'my.span.attr',\n"
+          "          'value': { 'stringValue': 'some value' } } ]\n"
+          "      } ]\n"
+          "    } ]\n"
+          "  } ]\n"
+          "}\n");
+    ct_buf_t pb = {0};
+    char err[256] = "";
+    int rc = decode(CT_SIGNAL_TRACES, json, &pb, err, sizeof(err));
+    CHECK_EQ_INT(rc, 0);
+    if (rc != 0) {
+        fprintf(stderr, "  error: %s\n", err);
+        goto out;
+    }
+
+    TraceRequest *req =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+            NULL, pb.len, pb.data);
+    CHECK(req != NULL);
+    if (req == NULL)
+        goto out;
+    CHECK_EQ_INT(req->n_resource_spans, 1);
+    Opentelemetry__Proto__Trace__V1__ResourceSpans *rs = req->resource_spans[0];
+    CHECK(rs->resource != NULL && rs->resource->n_attributes == 1);
+    CHECK_STR_EQ(rs->resource->attributes[0]->key, "service.name");
+    CHECK_STR_EQ(rs->resource->attributes[0]->value->string_value, "my.service");
+    CHECK_EQ_INT(rs->n_scope_spans, 1);
+    CHECK_STR_EQ(rs->scope_spans[0]->scope->name, "my.library");
+    CHECK_STR_EQ(rs->scope_spans[0]->scope->version, "1.0.0");
+    CHECK_EQ_INT(rs->scope_spans[0]->scope->n_attributes, 1);
+    CHECK_EQ_INT(rs->scope_spans[0]->n_spans, 1);
+    Span *s = rs->scope_spans[0]->spans[0];
+    static const uint8_t tid[16] = {0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03,
+                                    0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c};
+    CHECK(s->trace_id.len == 16 && memcmp(s->trace_id.data, tid, 16) == 0);
+    CHECK(s->span_id.len == 8 && s->span_id.data[0] == 0xee && s->span_id.data[7] == 0x74);
+    CHECK(s->parent_span_id.len == 8 && s->parent_span_id.data[7] == 0x73);
+    CHECK_STR_EQ(s->name, "I am a server span");
+    CHECK(s->start_time_unix_nano == 1544712660000000000ull);
+    CHECK(s->end_time_unix_nano == 1544712661000000000ull);
+    CHECK_EQ_INT(s->kind, OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER);
+    CHECK_EQ_INT(s->n_attributes, 1);
+    CHECK_EQ_INT(s->attributes[0]->value->value_case,
+                 OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE);
+    CHECK(s->status == NULL);
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
+                                                                                            NULL);
+
+    /* Ids come back lower-case. */
+    char *back = encode(CT_SIGNAL_TRACES, pb.data, pb.len);
+    CHECK_STR_CONTAINS(back, "\"traceId\":\"5b8efff798038103d269b633813fc60c\"");
+    CHECK_STR_CONTAINS(back, "\"parentSpanId\":\"eee19b7ec3c1b173\"");
+    free(back);
+out:
+    ct_buf_free(&pb);
+    free(json);
+}
+
+/* Canonical JSON (keys in field-number order, defaults left out) decodes and re-encodes to itself.
+ */
+static void check_round_trip(ct_signal_t sig, const char *canonical_sq)
+{
+    char *json = J(canonical_sq);
+    ct_buf_t pb = {0}, pb2 = {0};
+    char err[256] = "";
+
+    int rc = decode(sig, json, &pb, err, sizeof(err));
+    CHECK_EQ_INT(rc, 0);
+    if (rc != 0) {
+        fprintf(stderr, "  error: %s\n", err);
+        goto out;
+    }
+    char *back = encode(sig, pb.data, pb.len);
+    CHECK_STR_EQ(back, json);
+    /* JSON -> pb -> JSON -> pb gives the same bytes. */
+    if (back) {
+        CHECK_EQ_INT(decode(sig, back, &pb2, err, sizeof(err)), 0);
+        CHECK(pb.len == pb2.len && (pb.len == 0 || memcmp(pb.data, pb2.data, pb.len) == 0));
+    }
+    free(back);
+out:
+    ct_buf_free(&pb);
+    ct_buf_free(&pb2);
+    free(json);
+}
+
+static void test_round_trips(void)
+{
+    check_round_trip(
+        CT_SIGNAL_METRICS,
+        "{'resourceMetrics':[{'resource':{'attributes':[{'key':'host','value':"
+        "{'stringValue':'h1'}}],'droppedAttributesCount':2},'scopeMetrics':[{"
+        "'scope':{'name':'lib','version':'2'},'metrics':["
+        "{'name':'g','description':'a gauge','unit':'1','gauge':{'dataPoints':["
+        "{'timeUnixNano':'5','asDouble':-2.5},{'timeUnixNano':'6','asInt':'-7','flags':1},"
+        "{'asDouble':0},{'asDouble':'Infinity'},{'asDouble':'-Infinity'},{'asDouble':1e+300}]}},"
+        "{'name':'s','sum':{'dataPoints':[{'startTimeUnixNano':'1','timeUnixNano':'2',"
+        "'exemplars':[{'timeUnixNano':'2','asDouble':3.25,"
+        "'spanId':'0102030405060708','traceId':'0102030405060708090a0b0c0d0e0f10',"
+        "'filteredAttributes':[{'key':'k','value':{'intValue':'1'}}]},{'asInt':'4'}],"
+        "'asInt':'9223372036854775807','attributes':[{'key':'a','value':{'boolValue':true}}]}],"
+        "'aggregationTemporality':2,'isMonotonic':true}},"
+        "{'name':'h','histogram':{'dataPoints':[{'timeUnixNano':'3','count':'6','sum':0,"
+        "'bucketCounts':['1','2','3'],'explicitBounds':[0.5,10],'flags':1,'min':-1,'max':12.75},"
+        "{}],'aggregationTemporality':1}},"
+        "{'name':'eh','exponentialHistogram':{'dataPoints':[{'attributes':[{'key':'x','value':"
+        "{'doubleValue':1}}],'count':'10','sum':12.5,'scale':-3,'zeroCount':'1',"
+        "'positive':{'offset':-2,'bucketCounts':['4','0','5']},'negative':{},'min':0,"
+        "'max':4,'zeroThreshold':1e-09}],'aggregationTemporality':2}},"
+        "{'name':'su','summary':{'dataPoints':[{'timeUnixNano':'4','count':'3','sum':7.5,"
+        "'quantileValues':[{'value':1},{'quantile':1,'value':4}]}]},"
+        "'metadata':[{'key':'m','value':{'stringValue':'v'}}]}],"
+        "'schemaUrl':'s1'}],'schemaUrl':'s2'}]}");
+
+    check_round_trip(
+        CT_SIGNAL_LOGS,
+        "{'resourceLogs':[{'resource':{},'scopeLogs':[{'scope':{},'logRecords':["
+        "{'timeUnixNano':'1700000000000000000','severityNumber':17,'severityText':'ERROR',"
+        "'body':{'kvlistValue':{'values':[{'key':'msg','value':{'stringValue':"
+        "'caf\xc3\xa9 \xf0\x9f\x98\x80 \\t'}},{'key':'raw','value':{'bytesValue':'AA=='}},"
+        "{'key':'list','value':{'arrayValue':{}}}]}},"
+        "'attributes':[{'key':'e','value':{'stringValue':''}}],'droppedAttributesCount':4,"
+        "'flags':1,'traceId':'ffffffffffffffffffffffffffffffff','spanId':'0000000000000001',"
+        "'observedTimeUnixNano':'1700000000000000001','eventName':'ev'},{}]}]}]}");
+
+    check_round_trip(CT_SIGNAL_TRACES, "{}");
+}
+
+/* Wraps span members into a request whose span sits at index 3. */
+static char *span_json(const char *members)
+{
+    static const char pre[] = "{'resourceSpans':[{'scopeSpans':[{'spans':[{},{},{},{";
+    static const char post[] = "}]}]}]}";
+    char *s = malloc(strlen(pre) + strlen(members) + strlen(post) + 1);
+    strcpy(s, pre);
+    strcat(s, members);
+    strcat(s, post);
+    char *j = J(s);
+    free(s);
+    return j;
+}
+
+/* Decodes one span and returns it unpacked (caller frees with free_unpacked), or NULL. */
+static TraceRequest *decode_span(const char *members, Span **span, char *err, size_t errlen,
+                                 int *rc)
+{
+    char *json = span_json(members);
+    ct_buf_t pb = {0};
+    TraceRequest *req = NULL;
+
+    *rc = decode(CT_SIGNAL_TRACES, json, &pb, err, errlen);
+    if (*rc == 0) {
+        req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+            NULL, pb.len, pb.data);
+        *span = req->resource_spans[0]->scope_spans[0]->spans[3];
+    }
+    ct_buf_free(&pb);
+    free(json);
+    return req;
+}
+
+static void free_req(TraceRequest *req)
+{
+    if (req)
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+            req, NULL);
+}
+
+#define SPAN_PATH "resourceSpans[0].scopeSpans[0].spans[3]."
+
+static void expect_span_error(const char *members, int want_rc, const char *want_err)
+{
+    char err[512] = "";
+    Span *s = NULL;
+    int rc;
+    TraceRequest *req = decode_span(members, &s, err, sizeof(err), &rc);
+    CHECK_EQ_INT(rc, want_rc);
+    CHECK_STR_EQ(err, want_err);
+    free_req(req);
+}
+
+static void test_ids(void)
+{
+    char err[256] = "";
+    Span *s = NULL;
+    int rc;
+
+    /* base64, which plain proto3 JSON would use, is not an OTLP id. */
+    expect_span_error("'traceId':'W47/95gDgQPSabYzgT/GDA=='", -EINVAL,
+                      SPAN_PATH "traceId: not a 32-character hex string");
+    expect_span_error("'spanId':'7uGbfsPBsXQ='", -EINVAL,
+                      SPAN_PATH "spanId: not a 16-character hex string");
+    expect_span_error("'parentSpanId':'eee19b7ec3c1b17g'", -EINVAL,
+                      SPAN_PATH "parentSpanId: not a 16-character hex string");
+    expect_span_error("'traceId':'0102030405060708090a0b0c0d0e0f1011'", -EINVAL,
+                      SPAN_PATH "traceId: not a 32-character hex string");
+    expect_span_error("'traceId':5", -EINVAL,
+                      SPAN_PATH "traceId: expected a 32-character hex string, got a number");
+    expect_span_error("'links':[{},{'spanId':'abc'}]", -EINVAL,
+                      SPAN_PATH "links[1].spanId: not a 16-character hex string");
+
+    /* Mixed case is accepted; the empty string means no id. */
+    TraceRequest *req = decode_span("'traceId':'5b8EFFF798038103d269B633813FC60C',"
+                                    "'spanId':'','parentSpanId':null",
+                                    &s, err, sizeof(err), &rc);
+    CHECK_EQ_INT(rc, 0);
+    if (req) {
+        CHECK(s->trace_id.len == 16 && s->trace_id.data[1] == 0x8e && s->trace_id.data[15] == 0x0c);
+        CHECK_EQ_INT(s->span_id.len, 0);
+        CHECK_EQ_INT(s->parent_span_id.len, 0);
+    }
+    free_req(req);
+}
+
+static void test_integers(void)
+{
+    char err[256] = "";
+    Span *s = NULL;
+    int rc;
+
+    /* A JSON number and a decimal string are both accepted for 64-bit fields. */
+    TraceRequest *req = decode_span("'startTimeUnixNano':1544712660000000000,"
+                                    "'endTimeUnixNano':'1544712661000000000'",
+                                    &s, err, sizeof(err), &rc);
+    CHECK_EQ_INT(rc, 0);
+    if (req) {
+        CHECK(s->start_time_unix_nano == 1544712660000000000ull);
+        CHECK(s->end_time_unix_nano == 1544712661000000000ull);
+    }
+    free_req(req);
+
+    /* Beyond INT64_MAX as a bare number, and integral values with exponent or fraction. */
+    req = decode_span("'startTimeUnixNano':18446744073709551615,'endTimeUnixNano':'1e3',"
+                      "'droppedAttributesCount':5.0",
+                      &s, err, sizeof(err), &rc);
+    CHECK_EQ_INT(rc, 0);
+    if (req) {
+        CHECK(s->start_time_unix_nano == UINT64_MAX);
+        CHECK(s->end_time_unix_nano == 1000);
+        CHECK_EQ_INT(s->dropped_attributes_count, 5);
+    }
+    free_req(req);
+
+    expect_span_error("'startTimeUnixNano':{}", -EINVAL,
+                      SPAN_PATH "startTimeUnixNano: expected an integer (a number or a decimal "
+                                "string), got an object");
+    expect_span_error("'startTimeUnixNano':'1234567890123456789012345'", -EINVAL,
+                      SPAN_PATH "startTimeUnixNano: out of range for fixed64: "
+                                "\"1234567890123456789012345\"");
+    expect_span_error("'startTimeUnixNano':18446744073709551616", -EINVAL,
+                      SPAN_PATH "startTimeUnixNano: out of range for fixed64: "
+                                "18446744073709551616");
+    expect_span_error("'endTimeUnixNano':'-1'", -EINVAL,
+                      SPAN_PATH "endTimeUnixNano: out of range for fixed64: \"-1\"");
+    expect_span_error("'endTimeUnixNano':1.5", -EINVAL,
+                      SPAN_PATH "endTimeUnixNano: not an integer: 1.5");
+    expect_span_error("'endTimeUnixNano':'12ms'", -EINVAL,
+                      SPAN_PATH "endTimeUnixNano: not an integer: \"12ms\"");
+    expect_span_error("'endTimeUnixNano':true", -EINVAL,
+                      SPAN_PATH "endTimeUnixNano: expected an integer (a number or a decimal "
+                                "string), got a boolean");
+    expect_span_error("'droppedLinksCount':4294967296", -EINVAL,
+                      SPAN_PATH "droppedLinksCount: out of range for uint32: 4294967296");
+    expect_span_error("'attributes':[{'key':'k','value':{'intValue':'9223372036854775808'}}]",
+                      -EINVAL,
+                      SPAN_PATH "attributes[0].value.intValue: out of range for int64: "
+                                "\"9223372036854775808\"");
+}
+
+static void test_enums_and_names(void)
+{
+    char err[256] = "";
+    Span *s = NULL;
+    int rc;
+
+    /* snake_case keys and enum names are accepted too. */
+    char *json = J("{'resource_spans':[{'scope_spans':[{'spans':[{'trace_id':"
+                   "'0102030405060708090a0b0c0d0e0f10','start_time_unix_nano':'7',"
+                   "'kind':'SPAN_KIND_CLIENT','status':{'code':'STATUS_CODE_OK'}}]}]}]}");
+    ct_buf_t pb = {0};
+    rc = decode(CT_SIGNAL_TRACES, json, &pb, err, sizeof(err));
+    CHECK_EQ_INT(rc, 0);
+    char *back = rc == 0 ? encode(CT_SIGNAL_TRACES, pb.data, pb.len) : NULL;
+    char *want = J("{'resourceSpans':[{'scopeSpans':[{'spans':[{'traceId':"
+                   "'0102030405060708090a0b0c0d0e0f10','kind':3,'startTimeUnixNano':'7',"
+                   "'status':{'code':1}}]}]}]}");
+    CHECK_STR_EQ(back, want);
+    free(want);
+    free(back);
+    free(json);
+    ct_buf_free(&pb);
+
+    /* An enum number the schema does not name is kept (proto3 enums are open). */
+    TraceRequest *req = decode_span("'kind':9", &s, err, sizeof(err), &rc);
+    CHECK_EQ_INT(rc, 0);
+    if (req)
+        CHECK_EQ_INT(s->kind, 9);
+    free_req(req);
+
+    expect_span_error("'kind':'SERVER'", -EINVAL,
+                      SPAN_PATH "kind: unknown value \"SERVER\" of enum "
+                                "opentelemetry.proto.trace.v1.Span.SpanKind");
+    expect_span_error("'name':5", -EINVAL, SPAN_PATH "name: expected a string, got a number");
+    expect_span_error("'attributes':{}", -EINVAL,
+                      SPAN_PATH "attributes: expected an array, got an object");
+    expect_span_error("'status':[]", -EINVAL, SPAN_PATH "status: expected an object, got an array");
+    expect_span_error("'events':[null]", -EINVAL,
+                      SPAN_PATH "events[0]: null is not allowed in an array");
+    expect_span_error("'attributes':[{'key':'b','value':{'boolValue':'true'}}]", -EINVAL,
+                      SPAN_PATH "attributes[0].value.boolValue: expected true or false, got a "
+                                "string");
+    expect_span_error("'attributes':[{'value':{'bytesValue':'AB$='}}]", -EINVAL,
+                      SPAN_PATH "attributes[0].value.bytesValue: not valid base64");
+    expect_span_error("'attributes':[{'value':{'bytesValue':'QUJDR'}}]", -EINVAL,
+                      SPAN_PATH "attributes[0].value.bytesValue: not valid base64");
+    expect_span_error("'name':'a\\u0000b'", -EINVAL,
+                      SPAN_PATH "name: string contains a NUL character");
+}
+
+static void test_doubles(void)
+{
+    char *json = J("{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'gauge':{'dataPoints':["
+                   "{'asDouble':'NaN'},{'asDouble':'Infinity'},{'asDouble':'-Infinity'},"
+                   "{'asDouble':'2.5'},{'asDouble':-0.125e2}]}}]}]}]}");
+    ct_buf_t pb = {0};
+    char err[256] = "";
+    int rc = decode(CT_SIGNAL_METRICS, json, &pb, err, sizeof(err));
+    CHECK_EQ_INT(rc, 0);
+    MetricsRequest *req =
+        rc == 0
+            ? opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+                  NULL, pb.len, pb.data)
+            : NULL;
+    CHECK(req != NULL);
+    if (req) {
+        Opentelemetry__Proto__Metrics__V1__Gauge *g =
+            req->resource_metrics[0]->scope_metrics[0]->metrics[0]->gauge;
+        CHECK_EQ_INT(g->n_data_points, 5);
+        CHECK(isnan(g->data_points[0]->as_double));
+        CHECK(isinf(g->data_points[1]->as_double) && g->data_points[1]->as_double > 0);
+        CHECK(isinf(g->data_points[2]->as_double) && g->data_points[2]->as_double < 0);
+        CHECK(g->data_points[3]->as_double == 2.5);
+        CHECK(g->data_points[4]->as_double == -12.5);
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+            req, NULL);
+    }
+    char *back = rc == 0 ? encode(CT_SIGNAL_METRICS, pb.data, pb.len) : NULL;
+    CHECK_STR_CONTAINS(back, "[{\"asDouble\":\"NaN\"},{\"asDouble\":\"Infinity\"},"
+                             "{\"asDouble\":\"-Infinity\"},{\"asDouble\":2.5},"
+                             "{\"asDouble\":-12.5}]");
+    free(back);
+    ct_buf_free(&pb);
+    free(json);
+
+    static const struct {
+        const char *value, *err;
+    } bad[] = {
+        {"'nan'", "not a number: \"nan\""},
+        {"'1.5x'", "not a number: \"1.5x\""},
+        {"1e999", "out of range for double: 1e999"},
+        {"{}", "expected a number, got an object"},
+    };
+    for (size_t i = 0; i < CT_ARRAY_LEN(bad); i++) {
+        char buf[256];
+        snprintf(buf, sizeof(buf),
+                 "{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'gauge':{'dataPoints':["
+                 "{},{'asDouble':%s}]}}]}]}]}",
+                 bad[i].value);
+        char *j = J(buf);
+        char want[256];
+        snprintf(want, sizeof(want),
+                 "resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[1].asDouble: %s",
+                 bad[i].err);
+        CHECK_EQ_INT(decode(CT_SIGNAL_METRICS, j, &pb, err, sizeof(err)), -EINVAL);
+        CHECK_STR_EQ(err, want);
+        free(j);
+    }
+    ct_buf_free(&pb);
+}
+
+/* A span attribute whose value nests `levels` kvlistValues. */
+static char *nested_kvlist(int levels)
+{
+    ct_buf_t b = {0};
+    ct_buf_puts(&b, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"attributes\":["
+                    "{\"key\":\"k\",\"value\":");
+    for (int i = 0; i < levels; i++)
+        ct_buf_puts(&b, "{\"kvlistValue\":{\"values\":[{\"key\":\"k\",\"value\":");
+    ct_buf_puts(&b, "{\"intValue\":\"1\"}");
+    for (int i = 0; i < levels; i++)
+        ct_buf_puts(&b, "}]}}");
+    ct_buf_puts(&b, "}]}]}]}]}");
+    ct_buf_putc(&b, 0);
+    return (char *)ct_buf_take(&b, NULL);
+}
+
+static void test_depth(void)
+{
+    ct_buf_t pb = {0};
+    char err[256] = "";
+
+    /* 29 nested maps put the innermost value at level 10 + 4 * 29 = 126: accepted. */
+    char *ok = nested_kvlist(29);
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, ok, &pb, err, sizeof(err)), 0);
+    char *back = encode(CT_SIGNAL_TRACES, pb.data, pb.len);
+    CHECK_STR_EQ(back, ok);
+    free(back);
+    free(ok);
+
+    /* 30 need level 130. */
+    char *deep = nested_kvlist(30);
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, deep, &pb, err, sizeof(err)), -E2BIG);
+    /* The path is too long for err: its middle gives way, the reason stays. */
+    CHECK_STR_CONTAINS(err, "...");
+    /* Level 129 is the object of the innermost map's first entry. */
+    CHECK_STR_CONTAINS(err, ".values[0]: nesting deeper than 128 levels");
+    static const char head[] = "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.";
+    CHECK(strncmp(err, head, strlen(head)) == 0);
+    CHECK(strlen(err) == sizeof(err) - 1);
+    char big[8192];
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, deep, &pb, big, sizeof(big)), -E2BIG);
+    CHECK(strstr(big, "...") == NULL);
+    CHECK_STR_CONTAINS(big, "value.kvlistValue.values[0]: nesting deeper than 128 levels");
+    free(deep);
+
+    /* A million brackets in an ignored field neither recurse without bound nor pass. */
+    size_t n = 1000000;
+    char *bomb = malloc(n + 64);
+    strcpy(bomb, "{\"junk\":");
+    memset(bomb + 8, '[', n);
+    bomb[n + 8] = '\0';
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, bomb, &pb, err, sizeof(err)), -E2BIG);
+    free(bomb);
+    ct_buf_free(&pb);
+}
+
+static void test_lenient_input(void)
+{
+    ct_buf_t pb = {0}, ref = {0};
+    char err[256] = "";
+
+    /* Unknown fields, at the top and deeper, are skipped whatever their shape. */
+    char *plain = span_json("'name':'n'");
+    char *extra = J("{'unknown':{'a':[1,2.5e3,'x',true,false,null,{'b':[]}]},"
+                    "'resourceSpans':[{'scopeSpans':[{'spans':[{},{},{},"
+                    "{'name':'n','futureField':[{}]}]}]}],'zzz':null}");
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, plain, &ref, err, sizeof(err)), 0);
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, extra, &pb, err, sizeof(err)), 0);
+    CHECK(pb.len == ref.len && memcmp(pb.data, ref.data, pb.len) == 0);
+    free(plain);
+    free(extra);
+
+    /* null means absent, for messages, scalars and arrays alike. */
+    char *nulls = span_json("'name':'n','status':null,'kind':null,'attributes':null,"
+                            "'startTimeUnixNano':null");
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, nulls, &pb, err, sizeof(err)), 0);
+    CHECK(pb.len == ref.len && memcmp(pb.data, ref.data, pb.len) == 0);
+    free(nulls);
+
+    /* String escapes, surrogate pairs, and an unpaired surrogate replaced by U+FFFD. */
+    Span *s = NULL;
+    int rc;
+    TraceRequest *req =
+        decode_span("'name':'\\u00e9\\ud83d\\ude00\\/\\ud800x'", &s, err, sizeof(err), &rc);
+    CHECK_EQ_INT(rc, 0);
+    if (req)
+        CHECK_STR_EQ(s->name, "\xc3\xa9\xf0\x9f\x98\x80/\xef\xbf\xbdx");
+    free_req(req);
+
+    /* URL-safe base64 without padding. */
+    char *b64 = span_json("'attributes':[{'key':'b','value':{'bytesValue':'-_8'}}]");
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, b64, &pb, err, sizeof(err)), 0);
+    char *back = encode(CT_SIGNAL_TRACES, pb.data, pb.len);
+    CHECK_STR_CONTAINS(back, "\"bytesValue\":\"+/8=\"");
+    free(back);
+    free(b64);
+
+    ct_buf_free(&pb);
+    ct_buf_free(&ref);
+}
+
+static void test_malformed(void)
+{
+    static const struct {
+        const char *json, *err;
+    } cases[] = {
+        {"", "expected a JSON object, got the end of input"},
+        {"[]", "expected a JSON object, got an array"},
+        {"{'resourceSpans':[}", "resourceSpans[0]: expected an object, got an invalid token"},
+        {"{'resourceSpans':[]", "invalid JSON at offset 19: expected ',' or '}'"},
+        {"{'resourceSpans':[]} x", "invalid JSON at offset 21: unexpected data after the object"},
+        {"{'resourceSpans' []}", "invalid JSON at offset 17: expected ':'"},
+        {"{'a':tru}", "invalid JSON at offset 5: unexpected token"},
+        {"{'a':01}", "invalid JSON at offset 6: expected ',' or '}'"},
+        {"{'a':'x\ny'}", "invalid JSON at offset 7: control character in string"},
+        {"{'a':'\xc3('}", "invalid JSON at offset 6: string is not valid UTF-8"},
+        {"{'a':'\\q'}", "invalid JSON at offset 6: invalid escape in string"},
+        {"{'resourceSpans':[{'schemaUrl':'abc}]}", "resourceSpans[0].schemaUrl: invalid JSON at "
+                                                   "offset 31: unterminated string"},
+    };
+    ct_buf_t pb = {0};
+    char err[256];
+
+    for (size_t i = 0; i < CT_ARRAY_LEN(cases); i++) {
+        char *j = J(cases[i].json);
+        strcpy(err, "");
+        CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, j, &pb, err, sizeof(err)), -EINVAL);
+        CHECK_STR_EQ(err, cases[i].err);
+        CHECK_EQ_INT(pb.len, 0);
+        free(j);
+    }
+    ct_buf_free(&pb);
+}
+
+static void test_buffers_and_bad_input(void)
+{
+    char err[256] = "";
+    char *json = span_json("'name':'a fairly long span name to overflow a small buffer'");
+
+    /* A bounded output buffer: too small fails with -E2BIG and keeps what it had. */
+    ct_buf_t small = {.max = 16};
+    ct_buf_puts(&small, "keep");
+    CHECK_EQ_INT(
+        ct_otlp_json_decode(CT_SIGNAL_TRACES, json, strlen(json), &small, err, sizeof(err)),
+        -E2BIG);
+    CHECK(small.len == 4 && memcmp(small.data, "keep", 4) == 0);
+
+    ct_buf_t pb = {0};
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, json, &pb, err, sizeof(err)), 0);
+    small.len = 4;
+    CHECK_EQ_INT(ct_otlp_json_encode(CT_SIGNAL_TRACES, pb.data, pb.len, &small, err, sizeof(err)),
+                 -E2BIG);
+    CHECK_EQ_INT(small.len, 4);
+    ct_buf_free(&small);
+
+    /* Output is appended after what the buffer already holds. */
+    ct_buf_t out = {0};
+    ct_buf_puts(&out, "x");
+    CHECK_EQ_INT(ct_otlp_json_encode(CT_SIGNAL_TRACES, pb.data, pb.len, &out, err, sizeof(err)), 0);
+    CHECK(out.len > 1 && memcmp(out.data, "x{\"resourceSpans\"", 17) == 0);
+    CHECK(out.data[out.len - 1] == '}');
+    ct_buf_free(&out);
+
+    /* Bytes that are not the message. */
+    static const uint8_t junk[] = {0x0a, 0x05, 0x01};
+    CHECK_EQ_INT(ct_otlp_json_encode(CT_SIGNAL_LOGS, junk, sizeof(junk), &out, err, sizeof(err)),
+                 -EINVAL);
+    CHECK_STR_EQ(err, "not a valid opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest "
+                      "protobuf message");
+    CHECK_EQ_INT(out.len, 0);
+    CHECK_EQ_INT(ct_otlp_json_encode((ct_signal_t)7, junk, 0, &out, err, sizeof(err)), -EINVAL);
+    CHECK_EQ_INT(ct_otlp_json_decode((ct_signal_t)7, "{}", 2, &out, NULL, 0), -EINVAL);
+
+    /* An empty request is valid both ways. */
+    CHECK_EQ_INT(ct_otlp_json_encode(CT_SIGNAL_METRICS, junk, 0, &out, NULL, 0), 0);
+    CHECK(out.len == 2 && memcmp(out.data, "{}", 2) == 0);
+    ct_buf_free(&out);
+
+    ct_buf_free(&pb);
+    free(json);
+}
+
+/* google.rpc.Status, for OTLP/HTTP error bodies, through the descriptor entry points. */
+static void test_status(void)
+{
+    Google__Rpc__Status st;
+    google__rpc__status__init(&st);
+    st.code = 3;
+    st.message = "bad \"traceId\"";
+    Google__Protobuf__Any any;
+    google__protobuf__any__init(&any);
+    any.type_url = "type.googleapis.com/x";
+    any.value = (ProtobufCBinaryData){3, (uint8_t *)"abc"};
+    Google__Protobuf__Any *details[1] = {&any};
+    st.n_details = 1;
+    st.details = details;
+
+    uint8_t pb[256];
+    size_t len = google__rpc__status__pack(&st, pb);
+    ct_buf_t out = {0};
+    char err[256] = "";
+    CHECK_EQ_INT(
+        ct_otlp_json_encode_desc(&google__rpc__status__descriptor, pb, len, &out, err, sizeof(err)),
+        0);
+    ct_buf_putc(&out, 0);
+    CHECK_STR_EQ((char *)out.data, "{\"code\":3,\"message\":\"bad \\\"traceId\\\"\",\"details\":"
+                                   "[{\"typeUrl\":\"type.googleapis.com/x\",\"value\":\"YWJj\"}]}");
+
+    ct_buf_t back = {0};
+    CHECK_EQ_INT(ct_otlp_json_decode_desc(&google__rpc__status__descriptor, (char *)out.data,
+                                          out.len - 1, &back, err, sizeof(err)),
+                 0);
+    CHECK(back.len == len && memcmp(back.data, pb, len) == 0);
+    ct_buf_free(&back);
+    ct_buf_free(&out);
+}
+
+/*
+ * Corrupts valid requests in many small, reproducible ways. Each result must
+ * be rejected with an error message, or accepted and then stable: its
+ * protobuf bytes re-encode to JSON that decodes to the same bytes.
+ */
+static void test_mutations(void)
+{
+    static const char *const seeds[] = {
+        "{'resourceSpans':[{'resource':{'attributes':[{'key':'a','value':{'arrayValue':"
+        "{'values':[{'intValue':'-5'},{'doubleValue':-0.0},{'bytesValue':'AQI='}]}}}]},"
+        "'scopeSpans':[{'spans':[{'traceId':'0102030405060708090a0b0c0d0e0f10',"
+        "'spanId':'0102030405060708','name':'x\\u00e9','kind':2,'startTimeUnixNano':'12',"
+        "'status':{'code':2},'events':[{'timeUnixNano':5}],'flags':1}]}]}]}",
+        "{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'name':'h','histogram':{"
+        "'dataPoints':[{'count':'3','sum':1.5,'bucketCounts':['1','2'],'explicitBounds':[1],"
+        "'min':'NaN'}]}},{'sum':{'dataPoints':[{'asInt':'3'}],'isMonotonic':true}}]}]}]}",
+    };
+    static const char noise[] = "{}[]\",:-0123456789.eEaNnul\\ tf";
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    int accepted = 0, rejected = 0, bad = 0;
+
+    for (size_t si = 0; si < CT_ARRAY_LEN(seeds); si++) {
+        ct_signal_t sig = si == 0 ? CT_SIGNAL_TRACES : CT_SIGNAL_METRICS;
+        char *seed = J(seeds[si]);
+        size_t slen = strlen(seed);
+        char *m = malloc(slen * 2 + 1);
+
+        for (int iter = 0; iter < 4000; iter++) {
+            size_t len = slen;
+            memcpy(m, seed, slen);
+            int edits = 1 + (int)(rng % 3);
+            for (int k = 0; k < edits && len > 1; k++) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                size_t at = (size_t)(rng >> 8) % len;
+                switch (rng % 4) {
+                case 0: /* overwrite with a structural or numeric character */
+                    m[at] = noise[(rng >> 40) % (sizeof(noise) - 1)];
+                    break;
+                case 1: /* overwrite with any byte but NUL */
+                    m[at] = (char)(1 + (rng >> 40) % 255);
+                    break;
+                case 2: /* delete */
+                    memmove(m + at, m + at + 1, len - at - 1);
+                    len--;
+                    break;
+                default: /* repeat a short stretch */
+                    if (len + 8 <= slen * 2) {
+                        size_t n = 1 + (rng >> 20) % 8;
+                        if (at + n > len)
+                            n = len - at;
+                        memmove(m + at + n, m + at, len - at);
+                        len += n;
+                    }
+                }
+            }
+
+            ct_buf_t pb = {0}, pb2 = {0}, js = {0};
+            char err[256] = "";
+            int rc = ct_otlp_json_decode(sig, m, len, &pb, err, sizeof(err));
+            if (rc == 0) {
+                accepted++;
+                if (ct_otlp_json_encode(sig, pb.data, pb.len, &js, err, sizeof(err)) != 0 ||
+                    ct_otlp_json_decode(sig, (char *)js.data, js.len, &pb2, err, sizeof(err)) !=
+                        0 ||
+                    pb.len != pb2.len || (pb.len && memcmp(pb.data, pb2.data, pb.len) != 0)) {
+                    bad++;
+                    fprintf(stderr, "unstable: %.*s\n", (int)len, m);
+                }
+            } else {
+                rejected++;
+                if ((rc != -EINVAL && rc != -E2BIG) || err[0] == '\0' || pb.len != 0) {
+                    bad++;
+                    fprintf(stderr, "bad rejection %d '%s': %.*s\n", rc, err, (int)len, m);
+                }
+            }
+            ct_buf_free(&pb);
+            ct_buf_free(&pb2);
+            ct_buf_free(&js);
+        }
+        free(m);
+        free(seed);
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* Both outcomes must actually occur, or the mutations test nothing. */
+    CHECK(accepted > 100);
+    CHECK(rejected > 1000);
+}
+
+int main(void)
+{
+    test_encode_span();
+    test_decode_spec_example();
+    test_round_trips();
+    test_ids();
+    test_integers();
+    test_enums_and_names();
+    test_doubles();
+    test_depth();
+    test_lenient_input();
+    test_malformed();
+    test_buffers_and_bad_input();
+    test_status();
+    test_mutations();
+    return ct_test_report();
+}
