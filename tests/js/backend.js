@@ -193,7 +193,15 @@ function start(opts) {
     for (const [signal, s] of Object.entries(SERVICES)) {
         const ctor = lookup(loaded, `${s.pkg}.${s.service}`);
         server.addService(ctor.service, {
-            Export: (call, callback) => backend.handle(signal, call, callback),
+            Export: (call, callback) => {
+                try {
+                    backend.handle(signal, call, callback);
+                } catch (e) {
+                    // Our own failure (say, a full disk): tell the client instead of dying.
+                    process.stderr.write(`backend.js: ${signal} request: ${e.message}\n`);
+                    callback({ code: grpc.status.INTERNAL, details: `backend.js: ${e.message}` });
+                }
+            },
         });
     }
     backend.writeStats();
