@@ -29,7 +29,7 @@ enum { FORMAT_JSON = 0, FORMAT_PROTO = 1 };
 #define MEGABYTE (1024ull * 1024ull)
 /* OTLP/JSON of a request is a few times its protobuf size; far more is refused. */
 #define JSON_GROWTH 64u
-#define JSON_SLACK (64u * 1024u)
+#define JSON_SLACK  (64u * 1024u)
 
 typedef struct file_rotation {
     bool present;
@@ -64,20 +64,20 @@ static const ct_opt_t file_rotation_opts[] = {
 };
 
 static const ct_opt_t file_opts[] = {
-    {"path", CT_OPT_STRING, offsetof(file_config_t, path), NULL, 0, 0, NULL,
-     "the file to write", .flags = CT_OPT_REQUIRED},
+    {"path", CT_OPT_STRING, offsetof(file_config_t, path), NULL, 0, 0, NULL, "the file to write",
+     .flags = CT_OPT_REQUIRED},
     {"format", CT_OPT_ENUM, offsetof(file_config_t, format), "json", 0, 0, "json|proto",
      "json: a line of OTLP/JSON per request; proto: 4-byte big-endian length, then protobuf"},
     {"compression", CT_OPT_STRING, offsetof(file_config_t, compression), NULL, 0, 0, NULL,
      "zstd: each request compressed and length-prefixed; empty: none"},
-    {"flush_interval", CT_OPT_DURATION, offsetof(file_config_t, flush_interval), "1s", 0, 0,
-     NULL, "how often written data is synced to disk (fsync); 0 means 1s"},
+    {"flush_interval", CT_OPT_DURATION, offsetof(file_config_t, flush_interval), "1s", 0, 0, NULL,
+     "how often written data is synced to disk (fsync); 0 means 1s"},
     {"append", CT_OPT_BOOL, offsetof(file_config_t, append), "false", 0, 0, NULL,
      "keep what the file holds at start (false: truncate it)"},
     {"create_directory", CT_OPT_BOOL, offsetof(file_config_t, create_directory), "false", 0, 0,
      NULL, "create the file's missing parent directories at start"},
-    {"directory_permissions", CT_OPT_STRING, offsetof(file_config_t, directory_permissions),
-     NULL, 0, 0, NULL, "octal mode of created directories (default 0755, minus the umask)"},
+    {"directory_permissions", CT_OPT_STRING, offsetof(file_config_t, directory_permissions), NULL,
+     0, 0, NULL, "octal mode of created directories (default 0755, minus the umask)"},
     {"rotation", CT_OPT_SECTION, offsetof(file_config_t, rotation.present), NULL, 0, 0, NULL,
      "rotate the file by size; absent: one file that grows", file_rotation_opts,
      offsetof(file_config_t, rotation)},
@@ -92,8 +92,8 @@ typedef struct file_state {
     pthread_t flusher;
     bool flusher_running;
     bool stopping;
-    int fd;             /* -1 before start and after shutdown */
-    bool dirty;         /* written since the last fsync */
+    int fd;     /* -1 before start and after shutdown */
+    bool dirty; /* written since the last fsync */
     bool zstd;
     mode_t dir_mode;
 } file_state_t;
@@ -123,8 +123,10 @@ static int file_validate(const void *vcfg, const ct_node_t *node, ct_err_t *err)
         char *end;
         long mode = strtol(perm, &end, 8);
         if (!perm[0] || *end || mode < 0 || mode > 0777)
-            return ct_errf(err, node, "directory_permissions '%s' is not an octal mode "
-                           "between 0 and 0777", perm);
+            return ct_errf(err, node,
+                           "directory_permissions '%s' is not an octal mode "
+                           "between 0 and 0777",
+                           perm);
     }
     return 0;
 }
@@ -197,8 +199,7 @@ static int rotate(ct_instance_t *inst)
 
     rc = file_prune_backups(cfg->path, r->max_backups, r->max_days, r->localtime, unix_ms());
     if (rc < 0)
-        ct_log_warn(inst->name, "cannot prune old backups of %s: %s", cfg->path,
-                    strerror(-rc));
+        ct_log_warn(inst->name, "cannot prune old backups of %s: %s", cfg->path, strerror(-rc));
     return 0;
 }
 
@@ -231,8 +232,8 @@ static int write_all(int fd, struct iovec *iov, int n)
  * torn record in front of the complete one.
  */
 static int write_record(ct_instance_t *inst, const uint8_t *prefix, size_t prefix_len,
-                        const uint8_t *body, size_t body_len, const char *suffix,
-                        char *why, size_t whylen)
+                        const uint8_t *body, size_t body_len, const char *suffix, char *why,
+                        size_t whylen)
 {
     const file_config_t *cfg = inst->config;
     file_state_t *st = inst->state;
@@ -272,8 +273,8 @@ static int write_record(ct_instance_t *inst, const uint8_t *prefix, size_t prefi
     if (rc != 0) {
         snprintf(why, whylen, "cannot write %s: %s", cfg->path, strerror(-rc));
         if (S_ISREG(sb.st_mode) && ftruncate(st->fd, sb.st_size) != 0)
-            ct_log_error(inst->name, "cannot remove a partly written record from %s: %s",
-                         cfg->path, strerror(errno));
+            ct_log_error(inst->name, "cannot remove a partly written record from %s: %s", cfg->path,
+                         strerror(errno));
         goto out;
     }
     st->dirty = true;
@@ -339,8 +340,10 @@ static ct_send_result_t file_send(ct_instance_t *inst, ct_request_t *req)
 
     if (framed && body_len > UINT32_MAX) {
         res.code = CT_INVALID_ARGUMENT;
-        snprintf(res.message, sizeof res.message, "a record of %zu bytes does not fit the "
-                 "4-byte length prefix", body_len);
+        snprintf(res.message, sizeof res.message,
+                 "a record of %zu bytes does not fit the "
+                 "4-byte length prefix",
+                 body_len);
         goto out;
     }
     prefix[0] = (uint8_t)(body_len >> 24);
@@ -382,9 +385,8 @@ static int file_create(ct_instance_t *inst, ct_err_t *err)
     pthread_condattr_destroy(&ca);
     st->fd = -1;
     st->zstd = compression_is_zstd(cfg);
-    st->dir_mode = cfg->directory_permissions
-                       ? (mode_t)strtol(cfg->directory_permissions, NULL, 8)
-                       : 0755;
+    st->dir_mode =
+        cfg->directory_permissions ? (mode_t)strtol(cfg->directory_permissions, NULL, 8) : 0755;
     inst->state = st;
     return 0;
 }
@@ -418,8 +420,8 @@ static int file_start(ct_instance_t *inst, ct_err_t *err)
     int rc;
 
     if (cfg->create_directory && (rc = make_parents(cfg->path, st->dir_mode)) != 0)
-        return ct_errf(err, inst->node, "%s: cannot create the directories of %s: %s",
-                       inst->name, cfg->path, strerror(-rc));
+        return ct_errf(err, inst->node, "%s: cannot create the directories of %s: %s", inst->name,
+                       cfg->path, strerror(-rc));
     /* With rotation a file under the size limit is continued, as the Go collector does. */
     int fd = open_output(cfg->path, !cfg->append && !cfg->rotation.present);
     if (fd < 0)

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STAMP_LEN 23 /* 2006-01-02T15-04-05.000 */
+#define STAMP_LEN  23 /* 2006-01-02T15-04-05.000 */
 #define MS_PER_DAY 86400000ull
 
 /* Where the extension starts in path's last element ("" when there is none). */
@@ -38,8 +38,7 @@ static int format_stamp(uint64_t unix_ms, bool localtime, char out[STAMP_LEN + 1
     return 0;
 }
 
-int file_backup_name(const char *path, uint64_t unix_ms, bool localtime, char *out,
-                     size_t outlen)
+int file_backup_name(const char *path, uint64_t unix_ms, bool localtime, char *out, size_t outlen)
 {
     char stamp[STAMP_LEN + 1];
     int rc = format_stamp(unix_ms, localtime, stamp);

@@ -14,8 +14,7 @@
  * The name a file at `path` gets when rotated at `unix_ms` (milliseconds
  * since the epoch), in UTC or local time. Returns 0, or -ENAMETOOLONG.
  */
-int file_backup_name(const char *path, uint64_t unix_ms, bool localtime, char *out,
-                     size_t outlen);
+int file_backup_name(const char *path, uint64_t unix_ms, bool localtime, char *out, size_t outlen);
 
 /*
  * Removes backups of `path`: all but the newest max_backups (0: keep any

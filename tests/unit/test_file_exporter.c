@@ -205,8 +205,7 @@ static void fixture_close(fixture_t *fx)
     ct_node_free(fx->root);
 }
 
-static ct_send_result_t send_bytes(fixture_t *fx, ct_signal_t sig, const uint8_t *p,
-                                   size_t len)
+static ct_send_result_t send_bytes(fixture_t *fx, ct_signal_t sig, const uint8_t *p, size_t len)
 {
     ct_request_t *req = ct_request_copy(sig, p, len, 1);
     ct_send_result_t res = ct_file_exporter_factory.send(&fx->inst, req);
@@ -287,8 +286,8 @@ static void test_json_lines(void)
     for (int i = 0; i < nlines && i < 3; i++) {
         ct_buf_t back = {0};
         char e[256] = "";
-        int rc = ct_otlp_json_decode((ct_signal_t)i, lines[i], strlen(lines[i]), &back, e,
-                                     sizeof e);
+        int rc =
+            ct_otlp_json_decode((ct_signal_t)i, lines[i], strlen(lines[i]), &back, e, sizeof e);
         CHECK_EQ_INT(rc, 0);
         CHECK(back.len == olen[i] && memcmp(back.data, orig[i], olen[i]) == 0);
         ct_buf_free(&back);
@@ -617,8 +616,8 @@ static void test_config_errors(void)
     const ct_factory_t *f = &ct_file_exporter_factory;
     for (size_t i = 0; i < CT_ARRAY_LEN(cases); i++) {
         ct_err_t err = {{0}};
-        ct_node_t *root = ct_config_load_string("t.yaml", cases[i].yaml, strlen(cases[i].yaml),
-                                                &err);
+        ct_node_t *root =
+            ct_config_load_string("t.yaml", cases[i].yaml, strlen(cases[i].yaml), &err);
         void *cfg = calloc(1, f->cfg_size);
         int rc = root ? ct_opt_defaults(f->opts, cfg, &err) : -1;
         if (rc == 0)
