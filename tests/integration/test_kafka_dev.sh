@@ -116,10 +116,12 @@ head -c 5000 /dev/zero | tr '\0' x >"$work/big"
 if produce otlp_logs 0 -D '\xff' <"$work/big" 2>"$work/kcat.err"; then
     fail "a 5000-byte message was accepted with --message-max-bytes 4096"
 fi
-grep -q "Message size too large" "$work/kcat.err" || fail "no MESSAGE_TOO_LARGE: $(cat "$work/kcat.err")"
+grep -q "Message size too large" "$work/kcat.err" ||
+    fail "no MESSAGE_TOO_LARGE: $(cat "$work/kcat.err")"
 log_has "MESSAGE_TOO_LARGE" || fail "refusal not logged"
 head -c 3000 /dev/zero | tr '\0' y | produce otlp_logs 0 -D '\xff' || fail "3000-byte message"
-[ "$(consume otlp_logs '%S\n' -p 0)" = "3000" ] || fail "otlp_logs [0] should hold one 3000-byte message"
+[ "$(consume otlp_logs '%S\n' -p 0)" = "3000" ] ||
+    fail "otlp_logs [0] should hold one 3000-byte message"
 
 # --- Outage: SIGUSR1 down, SIGUSR2 up ------------------------------------------------------
 kill -USR1 "$kd_pid"
@@ -191,7 +193,9 @@ extra_pids=()
 stop_kd
 
 # --- A chosen port, and multi-partition Produce requests by hand -------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# A port free a moment ago (the system picks it; a clash in between is very unlikely).
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
 start_kd --port "$port" --topics rawtest --partitions 2 --message-max-bytes 1000
 [ "$BS" = "127.0.0.1:$port" ] || fail "--port $port gave $BS"
 
