@@ -1,6 +1,6 @@
 # ct_component(NAME <name> FACTORY <symbol> SOURCES <files...> [LIBS <targets...>])
 #
-# Declares one component: a static library holding its code, a CT_WITH_<NAME>
+# Declares one component: an object library holding its code, a CT_WITH_<NAME>
 # switch (on by default), and an entry in the generated registry that cmd/cotel
 # links. FACTORY names the component's `const ct_factory_t` symbol.
 function(ct_component)
@@ -10,15 +10,16 @@ function(ct_component)
     if(NOT CT_WITH_${upper})
         return()
     endif()
-    add_library(ct_comp_${C_NAME} STATIC ${C_SOURCES})
-    target_link_libraries(ct_comp_${C_NAME} PUBLIC ct_core ${C_LIBS})
+    add_library(ct_comp_${C_NAME} OBJECT ${C_SOURCES})
+    target_link_libraries(ct_comp_${C_NAME} PUBLIC ct_core_obj ${C_LIBS})
     target_include_directories(ct_comp_${C_NAME} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
     set_property(GLOBAL APPEND PROPERTY CT_COMPONENT_FACTORIES ${C_FACTORY})
     set_property(GLOBAL APPEND PROPERTY CT_COMPONENT_TARGETS ct_comp_${C_NAME})
 endfunction()
 
-# Writes registry.c, the list of every built component's factory, into the
-# library ct_components that binaries link to get all components.
+# Writes registry.c, the list of every built component's factory, and builds
+# ct_components: one archive of the engine, every component and the registry.
+# Binaries and tests link ct_components alone.
 function(ct_generate_registry)
     get_property(factories GLOBAL PROPERTY CT_COMPONENT_FACTORIES)
     get_property(targets GLOBAL PROPERTY CT_COMPONENT_TARGETS)
@@ -34,10 +35,5 @@ function(ct_generate_registry)
     string(APPEND src "    NULL,\n};\n")
     file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/registry.c CONTENT "${src}")
     add_library(ct_components STATIC ${CMAKE_BINARY_DIR}/registry.c)
-    target_link_libraries(ct_components PUBLIC ct_core ${targets})
-    # The service in ct_core looks factories up in the registry: a cycle of
-    # static libraries, which CMake resolves by repeating them on link lines.
-    target_link_libraries(ct_core PUBLIC ct_components)
-    set_property(TARGET ct_core PROPERTY LINK_INTERFACE_MULTIPLICITY 3)
-    set_property(TARGET ct_components PROPERTY LINK_INTERFACE_MULTIPLICITY 3)
+    target_link_libraries(ct_components PUBLIC ct_core_obj ${targets})
 endfunction()
