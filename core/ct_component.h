@@ -60,6 +60,12 @@ typedef struct ct_instance {
     const char *pipeline;
     ct_consumer_t *next_stage;
     ct_consumer_t as_consumer; /* calls factory->consume */
+    /*
+     * Processors: an exporter of this pipeline keeps a persistent queue, so the
+     * client is answered only once data is on disk: hold nothing back (the
+     * persistent queue batches when it reads back).
+     */
+    bool durable_downstream;
 
     /* Exporters: the engine's queue and retry around factory->send. */
     ct_exporter_t *exporter;

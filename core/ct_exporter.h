@@ -63,6 +63,8 @@ ct_consumer_t *ct_exporter_consumer(ct_exporter_t *e);
 uint64_t ct_exporter_failing_since(const ct_exporter_t *e);
 /* Items currently queued. */
 size_t ct_exporter_queue_size(const ct_exporter_t *e);
+/* Whether the exporter keeps its queue on disk (sending_queue.storage). */
+bool ct_exporter_is_durable(const ct_exporter_t *e);
 
 /* Backoff: the delay before retry number `attempt` (0-based), with jitter. */
 uint64_t ct_retry_delay(const ct_retry_settings_t *r, unsigned attempt);

@@ -8,6 +8,8 @@
 
 #include "ct_log.h"
 #include "ct_metrics.h"
+#include "ct_pqueue.h"
+#include "ct_service.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 const ct_opt_t ct_retry_opts[] = {
@@ -73,6 +76,8 @@ struct ct_exporter {
     pthread_t *threads;
     size_t nthreads;
     _Atomic uint64_t failing_since;
+    ct_pqueue_t *pq;                     /* persistent queue, when sending_queue.storage is set */
+    const ct_file_storage_cfg_t *storage;
 
     ct_counter_t *sent[CT_SIGNAL_COUNT];
     ct_counter_t *send_failed[CT_SIGNAL_COUNT];
@@ -134,8 +139,14 @@ static void count_failed(ct_exporter_t *e, const ct_request_t *req, size_t items
                    ct_code_name(res->code), res->message[0] ? ": " : "", res->message);
 }
 
-/* Sends one request, retrying as configured. Every item ends sent or counted as failed. */
-static void send_with_retry(ct_exporter_t *e, ct_request_t *req)
+enum { SENT, DROPPED, ABANDONED };
+
+/*
+ * Sends one request, retrying as configured. Every item ends sent or counted
+ * as failed, except when shutdown abandons a request that a persistent queue
+ * keeps for the next start (ABANDONED).
+ */
+static int send_with_retry(ct_exporter_t *e, ct_request_t *req)
 {
     const ct_retry_settings_t *rs = &e->settings.retry;
     uint64_t start = ct_now_mono_ns();
@@ -149,7 +160,7 @@ static void send_with_retry(ct_exporter_t *e, ct_request_t *req)
             if (rejected > 0)
                 count_failed(e, req, rejected, "partial success, rejected by the destination",
                              &res);
-            return;
+            return SENT;
         }
         uint64_t zero = 0;
         atomic_compare_exchange_strong(&e->failing_since, &zero, ct_now_mono_ns());
@@ -157,7 +168,7 @@ static void send_with_retry(ct_exporter_t *e, ct_request_t *req)
         if (!res.retryable || !rs->enabled) {
             count_failed(e, req, req->items, res.retryable ? "retry disabled" : "not retryable",
                          &res);
-            return;
+            return DROPPED;
         }
         uint64_t delay = ct_retry_delay(rs, attempt);
         if (res.retry_after_ns > delay)
@@ -165,14 +176,16 @@ static void send_with_retry(ct_exporter_t *e, ct_request_t *req)
         uint64_t now = ct_now_mono_ns();
         if (rs->max_elapsed_time != 0 && now + delay - start > rs->max_elapsed_time) {
             count_failed(e, req, req->items, "retries exhausted (max_elapsed_time)", &res);
-            return;
+            return DROPPED;
         }
         ct_log_limited(&e->retry_log, 5000000000ull, CT_LOG_WARN, e->inst->name,
                        "send failed, will retry in %.1fs: %s%s%s", (double)delay / 1e9,
                        ct_code_name(res.code), res.message[0] ? ": " : "", res.message);
         if (!wait_retry(e, now + delay)) {
+            if (e->pq != NULL)
+                return ABANDONED;
             count_failed(e, req, req->items, "shutdown deadline reached while retrying", &res);
-            return;
+            return DROPPED;
         }
     }
 }
@@ -209,9 +222,51 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
+/* A consumer of the persistent queue: entries leave the disk once sent or dropped. */
+static void *pq_consumer_main(void *arg)
+{
+    ct_exporter_t *e = arg;
+    ct_pqueue_ticket_t t;
+    while (ct_pqueue_get(e->pq, &t) == 0) {
+        pthread_mutex_lock(&e->lock);
+        e->inflight++;
+        pthread_mutex_unlock(&e->lock);
+
+        if (send_with_retry(e, t.req) == ABANDONED)
+            ct_pqueue_release(e->pq, &t);
+        else
+            ct_pqueue_done(e->pq, &t);
+
+        pthread_mutex_lock(&e->lock);
+        e->inflight--;
+        pthread_cond_broadcast(&e->changed);
+        pthread_mutex_unlock(&e->lock);
+    }
+    return NULL;
+}
+
+static ct_code_t pq_consume(ct_exporter_t *e, ct_request_t *req)
+{
+    static ct_log_limit_t io_log = CT_LOG_LIMIT_INIT;
+    if (!e->accepting) {
+        ct_counter_add(e->enqueue_failed[req->signal], req->items);
+        return CT_UNAVAILABLE;
+    }
+    int rc = ct_pqueue_put(e->pq, req);
+    if (rc == 0)
+        return CT_OK;
+    ct_counter_add(e->enqueue_failed[req->signal], req->items);
+    if (rc != -ENOSPC)
+        ct_log_limited(&io_log, 5000000000ull, CT_LOG_ERROR, e->inst->name,
+                       "cannot write to the persistent queue: %s", strerror(-rc));
+    return CT_UNAVAILABLE;
+}
+
 static ct_code_t exporter_consume(ct_consumer_t *self, ct_request_t *req)
 {
     ct_exporter_t *e = (ct_exporter_t *)((char *)self - offsetof(ct_exporter_t, consumer));
+    if (e->pq != NULL)
+        return pq_consume(e, req);
     if (!e->settings.queue.enabled) {
         if (!e->accepting)
             return CT_UNAVAILABLE;
@@ -299,11 +354,56 @@ ct_exporter_t *ct_exporter_new(ct_instance_t *inst, ct_err_t *err)
     e->queue_capacity = ct_metrics_gauge("otelcol_exporter_queue_capacity",
                                          "Capacity of the sending queue.", labels);
     ct_gauge_set(e->queue_capacity, (uint64_t)e->settings.queue.queue_size);
+
+    const char *storage = e->settings.queue.enabled ? e->settings.queue.storage : NULL;
+    if (storage != NULL) {
+        ct_instance_t *ext = ct_service_find(inst->service, CT_KIND_EXTENSION, storage);
+        if (ext == NULL || strncmp(ext->id, "file_storage", 12) != 0) {
+            ct_errf(err, ct_node_get(inst->node, "sending_queue"),
+                    "exporters::%s::sending_queue::storage: '%s' is not a file_storage "
+                    "extension listed in service::extensions", inst->id, storage);
+            ct_exporter_free(e);
+            return NULL;
+        }
+        e->storage = ext->config;
+    }
     return e;
+}
+
+/* Opens the persistent queue in <directory>/exporter_<id> ('/' in the id becomes '_'). */
+static int open_pqueue(ct_exporter_t *e, ct_err_t *err)
+{
+    char dir[4096], label[256];
+    int n = snprintf(dir, sizeof dir, "%s/exporter_", e->storage->directory);
+    for (const char *p = e->inst->id; *p && (size_t)n + 1 < sizeof dir; p++)
+        dir[n++] = *p == '/' ? '_' : *p;
+    dir[n] = '\0';
+    snprintf(label, sizeof label, "exporter=\"%s\"", e->inst->id);
+
+    struct stat st;
+    if (!e->storage->create_directory && stat(e->storage->directory, &st) != 0)
+        return ct_errf(err, e->inst->node, "%s: the file_storage directory %s does not exist "
+                       "(create it, or set create_directory: true)", e->inst->name,
+                       e->storage->directory);
+    ct_pqueue_opts_t o = {
+        .dir = dir,
+        .name = e->inst->name,
+        .metric_label = label,
+        .fsync = e->storage->fsync,
+        .segment_bytes = e->storage->segment_bytes,
+        .max_bytes = e->storage->max_queue_bytes,
+        .capacity = (uint64_t)e->settings.queue.queue_size,
+        .sizer = e->settings.queue.sizer,
+        .merge_max_items = 8192,
+        .merge_max_bytes = 3u << 20,
+    };
+    return ct_pqueue_open(&e->pq, &o, err);
 }
 
 int ct_exporter_start(ct_exporter_t *e, ct_err_t *err)
 {
+    if (e->storage != NULL && open_pqueue(e, err) != 0)
+        return -EINVAL;
     e->accepting = true;
     if (!e->settings.queue.enabled)
         return 0;
@@ -312,7 +412,8 @@ int ct_exporter_start(ct_exporter_t *e, ct_err_t *err)
     if (e->threads == NULL)
         return ct_errf(err, e->inst->node, "%s: out of memory", e->inst->name);
     for (size_t i = 0; i < n; i++) {
-        if (pthread_create(&e->threads[i], NULL, consumer_main, e) != 0)
+        if (pthread_create(&e->threads[i], NULL, e->pq ? pq_consumer_main : consumer_main, e) !=
+            0)
             return ct_errf(err, e->inst->node, "%s: cannot start queue consumers",
                            e->inst->name);
         e->nthreads++;
@@ -320,9 +421,41 @@ int ct_exporter_start(ct_exporter_t *e, ct_err_t *err)
     return 0;
 }
 
+/* Persistent queue: deliver until the deadline; what is left stays on disk. */
+static void pq_shutdown(ct_exporter_t *e, uint64_t deadline_ns)
+{
+    struct timespec ts;
+    abs_deadline(&ts, deadline_ns);
+    pthread_mutex_lock(&e->lock);
+    e->accepting = false;
+    while ((ct_pqueue_pending_entries(e->pq) > 0 || e->inflight > 0) &&
+           ct_now_mono_ns() < deadline_ns)
+        pthread_cond_timedwait(&e->changed, &e->lock, &ts);
+    e->abandon = true;
+    pthread_cond_broadcast(&e->changed);
+    pthread_mutex_unlock(&e->lock);
+
+    ct_pqueue_close(e->pq);
+    if (e->inst->factory->shutdown)
+        e->inst->factory->shutdown(e->inst, deadline_ns);
+    for (size_t i = 0; i < e->nthreads; i++)
+        pthread_join(e->threads[i], NULL);
+    e->nthreads = 0;
+    size_t left = ct_pqueue_pending_items(e->pq);
+    if (left > 0)
+        ct_log_warn(e->inst->name, "shutdown: %zu items stay in the persistent queue and will "
+                    "be sent after the next start", left);
+    ct_pqueue_free(e->pq);
+    e->pq = NULL;
+}
+
 void ct_exporter_shutdown(ct_exporter_t *e, uint64_t deadline_ns)
 {
     struct timespec ts;
+    if (e->pq != NULL) {
+        pq_shutdown(e, deadline_ns);
+        return;
+    }
     abs_deadline(&ts, deadline_ns);
 
     pthread_mutex_lock(&e->lock);
@@ -363,6 +496,7 @@ void ct_exporter_free(ct_exporter_t *e)
 {
     if (e == NULL)
         return;
+    ct_pqueue_free(e->pq);
     free(e->threads);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->wake);
@@ -382,5 +516,10 @@ uint64_t ct_exporter_failing_since(const ct_exporter_t *e)
 
 size_t ct_exporter_queue_size(const ct_exporter_t *e)
 {
-    return e->items;
+    return e->pq ? ct_pqueue_pending_items(e->pq) : e->items;
+}
+
+bool ct_exporter_is_durable(const ct_exporter_t *e)
+{
+    return e->storage != NULL;
 }

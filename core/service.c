@@ -354,6 +354,7 @@ static int build_pipeline(ct_service_t *s, pipeline_t *p, ct_err_t *err)
     }
 
     ct_consumer_t **outs = calloc(p->exporters->n, sizeof *outs);
+    bool durable = false;
     if (outs == NULL)
         return ct_errf(err, p->node, "out of memory");
     for (size_t i = 0; i < p->exporters->n; i++) {
@@ -365,6 +366,7 @@ static int build_pipeline(ct_service_t *s, pipeline_t *p, ct_err_t *err)
             return -EINVAL;
         }
         outs[i] = ct_exporter_consumer(inst->exporter);
+        durable |= ct_exporter_is_durable(inst->exporter);
     }
     ct_consumer_t *next = make_fanout(s, outs, p->exporters->n);
     free(outs);
@@ -388,17 +390,11 @@ static int build_pipeline(ct_service_t *s, pipeline_t *p, ct_err_t *err)
                                d->id);
         }
         /* Processors are not shared: each pipeline gets its own instance. */
-        ct_instance_t *inst;
-        inst = NULL;
-        {
-            ct_instance_t *tmp_next_holder = NULL;
-            (void)tmp_next_holder;
-        }
-        ct_signal_t sig = p->signal;
-        inst = instance_new(s, d, err);
+        ct_instance_t *inst = instance_new(s, d, err);
         if (inst == NULL)
             return -EINVAL;
-        inst->signal = sig;
+        inst->signal = p->signal;
+        inst->durable_downstream = durable;
         inst->pipeline = p->id;
         inst->next_stage = next;
         p->procs[i] = inst;
