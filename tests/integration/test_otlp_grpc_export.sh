@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# The otlp_grpc exporter end to end: a real SDK (tests/js/send.js) sends through cotel to a
+# grpc-js backend (tests/js/backend.js) and to a second cotel; every item must arrive with its
+# resource and scope (verify.js). Also: gzip on and off, headers, round_robin over two
+# backends, and TLS with a CA made here (verification on, skip-verify, name override, mTLS).
+set -uo pipefail
+export LC_ALL=C
+
+src=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${COTEL_BUILD_DIR:-$src/build}
+bin=${COTEL_BIN:-$build/cmd/cotel/cotel}
+js=$src/tests/js
+
+if [ ! -x "$bin" ]; then
+    echo "FAIL: cotel not built: $bin"
+    exit 1
+fi
+for tool in node curl openssl timeout; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
+        exit 77
+    fi
+done
+if [ ! -d "$js/node_modules/@grpc/grpc-js" ]; then
+    echo "SKIP: tests/js/node_modules missing (run npm ci in tests/js)"
+    exit 77
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cotel-otlp-grpc-export.XXXXXX")
+declare -A pids=()
+
+# Stops every process this test started, by PID: SIGTERM, then SIGKILL after 5 s.
+cleanup() {
+    local name pid
+    for name in "${!pids[@]}"; do
+        kill -TERM "${pids[$name]}" 2>/dev/null
+    done
+    for name in "${!pids[@]}"; do
+        pid=${pids[$name]}
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Prints the logs of every process still known, then ends the test.
+fail() {
+    echo "FAIL: $*"
+    local f
+    for f in "$work"/*.err "$work"/send-*.log; do
+        [ -s "$f" ] || continue
+        echo "--- $(basename "$f") (last 25 lines)"
+        tail -n 25 "$f"
+    done
+    exit 1
+}
+pass() { echo "PASS: $*"; }
+
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+free_port() {
+    node -e 'const s = require("net").createServer();
+        s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# json_get FILE PATH: a field of a JSON file ("a.b.c"); objects printed as JSON.
+json_get() {
+    node -e 'const v = process.argv[2].split(".").reduce((o, k) => (o == null ? undefined : o[k]),
+            JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")));
+        console.log(v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : v);' \
+        "$1" "$2" 2>/dev/null
+}
+
+# start_backend NAME ARGS...: backend.js on a free port, writing $work/NAME.{jsonl,stats,meta};
+# sets BPORT.
+start_backend() {
+    local name=$1
+    shift
+    node "$js/backend.js" --port 0 --out "$work/$name.jsonl" --stats "$work/$name.stats" \
+        --meta-out "$work/$name.meta" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+    pids[$name]=$!
+    wait_for 15 grep -q '^listening ' "$work/$name.out" ||
+        fail "backend $name did not start"
+    BPORT=$(sed -n 's/^listening 127\.0\.0\.1://p' "$work/$name.out")
+}
+
+cotel_ready() { # NAME: cotel said it is ready; fails at once if it has exited
+    kill -0 "${pids[$1]}" 2>/dev/null || fail "cotel $1 exited: $(tail -n 5 "$work/$1.err")"
+    grep -q "everything is ready" "$work/$1.err"
+}
+
+start_cotel() { # NAME CONFIG
+    "$bin" --config "$2" >"$work/$1.out" 2>"$work/$1.err" &
+    pids[$1]=$!
+    wait_for 15 cotel_ready "$1" || fail "cotel $1 not ready within 15 s"
+}
+
+# stop NAME: SIGTERM, at most 30 s to end; a cotel must exit 0.
+stop() {
+    local pid=${pids[$1]} rc=0
+    kill -TERM "$pid" 2>/dev/null
+    wait_for 30 eval "! kill -0 $pid 2>/dev/null" || fail "$1 still running 30 s after SIGTERM"
+    wait "$pid" || rc=$?
+    unset "pids[$1]"
+    [ "$rc" -eq 0 ] || fail "$1 exited with status $rc"
+}
+
+# cotel_config FILE RECEIVER_PORT METRICS_PORT EXPORTERS_YAML PIPELINE_EXPORTERS
+cotel_config() {
+    cat >"$1" <<EOF
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$2
+exporters:
+$4
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:$3
+  pipelines:
+    traces: {receivers: [otlp], exporters: [$5]}
+    metrics: {receivers: [otlp], exporters: [$5]}
+    logs: {receivers: [otlp], exporters: [$5]}
+EOF
+}
+
+metric() { # METRICS_PORT NAME EXPORTER: a counter's value, empty when absent
+    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
+        awk -v key="$2{exporter=\"$3\"}" '$1 == key { print $2 }'
+}
+
+metric_is() { [ "$(metric "$1" "$2" "$3")" = "$4" ]; }
+
+send() { # SIGNAL PORT COUNT MANIFEST [send.js options...]
+    local sig=$1 port=$2 count=$3 manifest=$4
+    shift 4
+    timeout 120 node "$js/send.js" --signal "$sig" --protocol grpc \
+        --endpoint "http://127.0.0.1:$port" --count "$count" --manifest "$manifest" \
+        --seed "$sig-$RANDOM" "$@" >"$work/send-$sig.log" 2>&1 ||
+        fail "send.js $sig to port $port: $(tail -n 3 "$work/send-$sig.log")"
+}
+
+# verified SIGNAL MANIFEST JSONL...: every acknowledged item arrived exactly once, intact.
+verified() {
+    local sig=$1 manifest=$2 f
+    local inputs=()
+    shift 2
+    for f in "$@"; do
+        inputs+=(--otlp-json-lines "$f")
+    done
+    timeout 60 node "$js/verify.js" --signal "$sig" --manifest "$manifest" "${inputs[@]}" \
+        >"$work/verify.json" 2>&1
+}
+
+# expect_delivered WHAT SIGNAL MANIFEST JSONL...: waits up to 30 s for verify.js to pass.
+expect_delivered() {
+    local what=$1
+    shift
+    wait_for 30 verified "$@" ||
+        fail "$what: $1 not all delivered intact: $(head -c 1500 "$work/verify.json")"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 1. SDK -> cotel -> backend.js, all three signals, gzip (the default), headers.
+start_backend direct
+rport=$(free_port)
+mport=$(free_port)
+cotel_config "$work/direct.yaml" "$rport" "$mport" "  otlp_grpc:
+    endpoint: 127.0.0.1:$BPORT
+    tls:
+      insecure: true
+    headers:
+      X-Cotel-Test: direct-42
+    retry_on_failure:
+      initial_interval: 100ms" otlp_grpc
+start_cotel cotel-direct "$work/direct.yaml"
+grep -q "exporting OTLP/gRPC to 127.0.0.1:$BPORT (plaintext, compression gzip, round_robin)" \
+    "$work/cotel-direct.err" || fail "startup line does not describe the channel"
+
+send traces "$rport" 450 "$work/direct-traces.json" --batch 50
+send metrics "$rport" 300 "$work/direct-metrics.json"
+send logs "$rport" 250 "$work/direct-logs.json" --batch 25
+for sig in traces metrics logs; do
+    expect_delivered direct "$sig" "$work/direct-$sig.json" "$work/direct.jsonl"
+done
+
+# manifest_sum FIELD MANIFEST...: the sum of a numeric field over manifests.
+manifest_sum() {
+    local field=$1
+    shift
+    node -e 'let t = 0; for (const f of process.argv.slice(2))
+            t += Number(JSON.parse(require("fs").readFileSync(f, "utf8"))[process.argv[1]]);
+        console.log(t);' "$field" "$@"
+}
+
+# Each SDK request became exactly one Export call, compressed, with the configured header.
+batches=$(manifest_sum batches "$work"/direct-{traces,metrics,logs}.json)
+[ "$(json_get "$work/direct.stats" requests)" = "$batches" ] ||
+    fail "direct: backend saw $(json_get "$work/direct.stats" requests) calls for $batches batches"
+[ "$(json_get "$work/direct.stats" encodings)" = "{\"gzip\":$batches}" ] ||
+    fail "direct: not every call was gzip-compressed: $(json_get "$work/direct.stats" encodings)"
+headered=$(grep -c '"x-cotel-test":"direct-42"' "$work/direct.meta")
+[ "$headered" = "$batches" ] || fail "direct: the header came with $headered of $batches calls"
+wait_for 10 metric_is "$mport" otelcol_exporter_sent_spans_total otlp_grpc 450 ||
+    fail "direct: sent_spans is $(metric "$mport" otelcol_exporter_sent_spans_total otlp_grpc)"
+points=$(json_get "$work/direct.stats" itemsBySignal.metrics)
+wait_for 10 metric_is "$mport" otelcol_exporter_sent_metric_points_total otlp_grpc "$points" ||
+    fail "direct: sent_metric_points is not $points"
+wait_for 10 metric_is "$mport" otelcol_exporter_sent_log_records_total otlp_grpc 250 ||
+    fail "direct: sent_log_records is not 250"
+for item in spans metric_points log_records; do
+    metric_is "$mport" "otelcol_exporter_send_failed_${item}_total" otlp_grpc 0 ||
+        fail "direct: send_failed_$item is not 0"
+done
+stop cotel-direct
+stop direct
+pass "SDK -> cotel -> grpc-js backend: 3 signals intact, one gzip call per request, headers"
+
+# ---------------------------------------------------------------------------------------------
+# 2. compression: none -> the backend sees uncompressed calls.
+start_backend plain
+rport=$(free_port)
+mport=$(free_port)
+cotel_config "$work/plain.yaml" "$rport" "$mport" "  otlp_grpc:
+    endpoint: http://127.0.0.1:$BPORT
+    compression: none" otlp_grpc
+start_cotel cotel-plain "$work/plain.yaml"
+send traces "$rport" 200 "$work/plain-traces.json" --batch 50
+expect_delivered "compression none" traces "$work/plain-traces.json" "$work/plain.jsonl"
+encodings=$(json_get "$work/plain.stats" encodings)
+[ "$encodings" = '{"identity":4}' ] || fail "compression none: backend saw encodings $encodings"
+stop cotel-plain
+stop plain
+pass "compression: none sends uncompressed calls (http:// endpoint means plaintext)"
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. SDK -> cotel A (exporter under its old name "otlp", dns:/// endpoint, keepalive)
+#    -> cotel B (otlp receiver, file exporter).
+bport=$(free_port)
+cat >"$work/b.yaml" <<EOF
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$bport
+exporters:
+  file:
+    path: $work/b-out.jsonl
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces: {receivers: [otlp], exporters: [file]}
+    metrics: {receivers: [otlp], exporters: [file]}
+    logs: {receivers: [otlp], exporters: [file]}
+EOF
+start_cotel cotel-b "$work/b.yaml"
+rport=$(free_port)
+mport=$(free_port)
+cotel_config "$work/a.yaml" "$rport" "$mport" "  otlp:
+    endpoint: dns:///localhost:$bport
+    tls:
+      insecure: true
+    keepalive:
+      time: 20s
+      timeout: 5s" otlp
+start_cotel cotel-a "$work/a.yaml"
+send traces "$rport" 300 "$work/chain-traces.json"
+send metrics "$rport" 200 "$work/chain-metrics.json"
+send logs "$rport" 300 "$work/chain-logs.json" --batch 60
+for sig in traces metrics logs; do
+    expect_delivered "cotel -> cotel" "$sig" "$work/chain-$sig.json" "$work/b-out.jsonl"
+done
+stop cotel-a
+stop cotel-b
+pass "SDK -> cotel (exporter 'otlp', dns:///) -> cotel -> file exporter: 3 signals intact"
+
+# ---------------------------------------------------------------------------------------------
+# 4. balancer_name over two addresses (an ipv4: target lists both): round_robin uses both
+#    backends, pick_first only one.
+start_backend rr1
+p1=$BPORT
+start_backend rr2
+p2=$BPORT
+for policy in round_robin pick_first; do
+    : >"$work/rr1.jsonl"
+    : >"$work/rr2.jsonl"
+    rport=$(free_port)
+    mport=$(free_port)
+    cotel_config "$work/$policy.yaml" "$rport" "$mport" "  otlp_grpc:
+    endpoint: ipv4:127.0.0.1:$p1,127.0.0.1:$p2
+    balancer_name: $policy
+    tls:
+      insecure: true" otlp_grpc
+    start_cotel "cotel-$policy" "$work/$policy.yaml"
+    # One batch at a time: by then round_robin has both connections up.
+    send traces "$rport" 2000 "$work/$policy.json" --batch 100
+    expect_delivered "$policy" traces "$work/$policy.json" "$work/rr1.jsonl" "$work/rr2.jsonl"
+    n1=$(wc -l <"$work/rr1.jsonl")
+    n2=$(wc -l <"$work/rr2.jsonl")
+    echo "  $policy: $n1 + $n2 calls"
+    case $policy in
+    round_robin)
+        [ "$n1" -ge 3 ] && [ "$n2" -ge 3 ] ||
+            fail "round_robin: calls split $n1/$n2 between the two backends"
+        ;;
+    pick_first)
+        [ "$n1" -eq 0 ] || [ "$n2" -eq 0 ] ||
+            fail "pick_first: calls split $n1/$n2 between the two backends"
+        ;;
+    esac
+    stop "cotel-$policy"
+done
+stop rr1
+stop rr2
+pass "balancer_name: round_robin spreads calls over every address, pick_first does not"
+
+# ---------------------------------------------------------------------------------------------
+# 5. TLS, with a CA made here. The server certificate names 127.0.0.1 and localhost; a second
+#    one names only otlp.test; a client certificate for mTLS.
+tls=$work/tls
+mkdir -p "$tls"
+openssl_quiet() { openssl "$@" >>"$tls/openssl.log" 2>&1 || fail "openssl $1 failed"; }
+openssl_quiet req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cotel test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+make_cert() { # NAME SUBJECT_ALT_NAMES EXTENDED_KEY_USAGE
+    openssl_quiet req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$tls/$1.key" \
+        -out "$tls/$1.csr"
+    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=%s\n' "$2" "$3" \
+        >"$tls/$1.ext"
+    openssl_quiet x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+        -CAcreateserial -days 2 -extfile "$tls/$1.ext" -out "$tls/$1.pem"
+}
+make_cert server "IP:127.0.0.1,DNS:localhost" serverAuth
+make_cert other "DNS:otlp.test" serverAuth
+make_cert client "DNS:cotel-client" clientAuth
+
+# tls_case NAME EXPECT(delivered|refused) TLS_YAML BACKEND_ARGS...
+tls_case() {
+    local name=$1 expect=$2 tls_yaml=$3
+    shift 3
+    start_backend "tls-$name" "$@"
+    local port=$BPORT
+    rport=$(free_port)
+    mport=$(free_port)
+    cotel_config "$work/tls-$name.yaml" "$rport" "$mport" "  otlp_grpc:
+    endpoint: 127.0.0.1:$port
+    tls:
+$tls_yaml
+    retry_on_failure:
+      initial_interval: 100ms
+      max_interval: 200ms
+      max_elapsed_time: 2s" otlp_grpc
+    start_cotel "cotel-tls-$name" "$work/tls-$name.yaml"
+    send traces "$rport" 100 "$work/tls-$name.json" --batch 50
+    if [ "$expect" = delivered ]; then
+        expect_delivered "tls $name" traces "$work/tls-$name.json" "$work/tls-$name.jsonl"
+        metric_is "$mport" otelcol_exporter_send_failed_spans_total otlp_grpc 0 ||
+            fail "tls $name: spans counted as failed"
+    else
+        # The handshake fails: nothing reaches the backend, and the spans are dropped,
+        # counted, once the retries run out.
+        wait_for 20 metric_is "$mport" otelcol_exporter_send_failed_spans_total otlp_grpc 100 ||
+            fail "tls $name: 100 spans not counted as failed"
+        [ "$(json_get "$work/tls-$name.stats" requests)" = 0 ] ||
+            fail "tls $name: the backend accepted a call"
+        grep -q "dropping 50 spans: retries exhausted" "$work/cotel-tls-$name.err" ||
+            fail "tls $name: the drop is not logged"
+    fi
+    stop "cotel-tls-$name"
+    stop "tls-$name"
+    echo "  tls $name: $expect"
+}
+server_tls=(--tls-cert "$tls/server.pem" --tls-key "$tls/server.key")
+tls_case ca-file delivered "      ca_file: $tls/ca.pem" "${server_tls[@]}"
+tls_case system-cas refused "      insecure: false" "${server_tls[@]}"
+tls_case skip-verify delivered "      insecure_skip_verify: true" "${server_tls[@]}"
+tls_case name-override delivered "      ca_file: $tls/ca.pem
+      server_name_override: otlp.test" --tls-cert "$tls/other.pem" --tls-key "$tls/other.key"
+tls_case wrong-name refused "      ca_file: $tls/ca.pem" \
+    --tls-cert "$tls/other.pem" --tls-key "$tls/other.key"
+tls_case mtls delivered "      ca_file: $tls/ca.pem
+      cert_file: $tls/client.pem
+      key_file: $tls/client.key" "${server_tls[@]}" --tls-client-ca "$tls/ca.pem"
+tls_case mtls-no-cert refused "      ca_file: $tls/ca.pem" "${server_tls[@]}" \
+    --tls-client-ca "$tls/ca.pem"
+pass "TLS: verified against ca_file (system CAs refuse a private CA), skip-verify, \
+server_name_override, wrong name refused, mTLS with and without a client certificate"
+
+echo "all otlp_grpc export checks passed"
