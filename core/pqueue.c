@@ -369,6 +369,7 @@ static void recover_segment(ct_pqueue_t *q, uint64_t seg, uint64_t from, size_t 
         return;
     }
     uint64_t size = (uint64_t)st.st_size, off = from;
+    size_t before = *entries;
     uint8_t *buf = NULL;
     size_t bufcap = 0;
 
@@ -409,9 +410,13 @@ static void recover_segment(ct_pqueue_t *q, uint64_t seg, uint64_t from, size_t 
         if (ftruncate(fd, (off_t)off) == 0)
             size = off;
     }
-    q->disk_bytes += size;
     free(buf);
     close(fd);
+    if (*entries == before) {
+        unlink(path); /* nothing undelivered in it; new entries go to a new segment */
+        return;
+    }
+    q->disk_bytes += size;
 }
 
 static int cmp_u64(const void *a, const void *b)
