@@ -1,0 +1,206 @@
+/*
+ * Outgoing batches: pending requests merged by concatenating their encoded
+ * bytes, or, over send_batch_max_size / send_batch_max_bytes, re-framed into
+ * several requests along resource, scope and item boundaries. Nothing is
+ * decoded: the wire index says where each item and its envelopes are.
+ */
+#include "batch.h"
+
+#include "ct_wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_INTERVAL_NS (10ull * 1000000000ull)
+
+static void count_dropped(ct_instance_t *inst, ct_signal_t sig, size_t items)
+{
+    batch_state_t *st = inst->state;
+    ct_counter_add(st->dropped[sig], items);
+}
+
+/*
+ * Hands one batch to the next stage. The senders of its items were answered
+ * when the items were taken in, so a refusal (a full exporter queue) can
+ * only be counted and logged, as the Go collector's batch processor does.
+ */
+static void deliver(ct_instance_t *inst, ct_request_t *r, enum batch_trigger trigger)
+{
+    batch_state_t *st = inst->state;
+    ct_code_t code = ct_consume(inst->next_stage, r);
+
+    if (code == CT_OK) {
+        ct_histogram_observe(st->send_size, (double)r->items);
+        ct_counter_add(trigger == BATCH_TRIGGER_SIZE ? st->size_trigger : st->timeout_trigger, 1);
+    } else {
+        count_dropped(inst, r->signal, r->items);
+        ct_log_limited(&st->fail_log, LOG_INTERVAL_NS, CT_LOG_WARN, inst->name,
+                       "the next stage refused a batch of %zu %s (%s); they are dropped", r->items,
+                       ct_signal_item_name(r->signal), ct_code_name(code));
+    }
+    ct_request_unref(r);
+}
+
+/* One request of everything in reqs, carrying the shard's metadata. */
+static ct_request_t *merge(ct_request_t *const *reqs, size_t n, ct_metadata_t *md)
+{
+    /* A lone request that already carries the right metadata goes as it is: no copy. */
+    if (n == 1 && reqs[0]->metadata == md)
+        return ct_request_ref(reqs[0]);
+    ct_request_t *r = ct_request_concat(reqs, n);
+    if (r != NULL)
+        ct_request_set_metadata(r, md);
+    return r;
+}
+
+static ct_request_t *request_from_buf(ct_signal_t sig, ct_buf_t *b, size_t items, ct_metadata_t *md,
+                                      uint64_t received_ns)
+{
+    size_t len;
+    uint8_t *data = ct_buf_take(b, &len);
+    ct_request_t *r = ct_request_take(sig, data, len, items);
+    if (r != NULL) {
+        ct_request_set_metadata(r, md);
+        r->received_ns = received_ns;
+    }
+    return r;
+}
+
+/*
+ * How many of the groups, from the front, to send now: the groups that
+ * remain must together be less than due (Go's batch processor sends while
+ * what is pending reaches send_batch_size), so batches stay full.
+ */
+static size_t groups_to_send(const batch_config_t *cfg, const ct_buf_t *bufs, const size_t *counts,
+                             size_t ngroups)
+{
+    size_t items = 0, bytes = 0, k = ngroups;
+    for (; k > 0; k--) {
+        if (batch_full(cfg, items + counts[k - 1], bytes + bufs[k - 1].len))
+            break;
+        items += counts[k - 1];
+        bytes += bufs[k - 1].len;
+    }
+    return k;
+}
+
+/* The groups kept back, as one request (they fit the caps together). */
+static ct_request_t *make_tail(ct_signal_t sig, ct_buf_t *bufs, const size_t *counts, size_t from,
+                               size_t ngroups, ct_metadata_t *md, uint64_t received_ns)
+{
+    ct_buf_t all = {0};
+    size_t items = 0;
+    for (size_t g = from; g < ngroups; g++) {
+        if (ct_buf_append(&all, bufs[g].data, bufs[g].len) != 0) {
+            ct_buf_free(&all);
+            return NULL;
+        }
+        items += counts[g];
+    }
+    return request_from_buf(sig, &all, items, md, received_ns);
+}
+
+static ct_request_t *split_and_send(ct_instance_t *inst, ct_metadata_t *md, ct_request_t *all,
+                                    enum batch_trigger trigger, bool keep_tail)
+{
+    const batch_config_t *cfg = inst->config;
+    batch_state_t *st = inst->state;
+    ct_wire_index_t idx = {0};
+    uint32_t *group = NULL;
+    ct_buf_t *bufs = NULL;
+    size_t *counts = NULL;
+    size_t ngroups = 0, oversize = 0, nsend = 0, sent_items = 0;
+    ct_request_t *tail = NULL;
+    int rc = ct_wire_index(&idx, all->signal, all->data, all->len);
+
+    if (rc == 0) {
+        group = malloc((idx.nitem ? idx.nitem : 1) * sizeof *group);
+        rc = group ? 0 : -ENOMEM;
+    }
+    if (rc == 0) {
+        ngroups = ct_wire_plan_split(&idx, (size_t)cfg->send_batch_max_size,
+                                     (size_t)cfg->send_batch_max_bytes, group, &oversize);
+        bufs = calloc(ngroups ? ngroups : 1, sizeof *bufs);
+        counts = calloc(ngroups ? ngroups : 1, sizeof *counts);
+        rc = bufs && counts ? 0 : -ENOMEM;
+    }
+    if (rc == 0)
+        rc = ct_wire_regroup(&idx, group, ngroups, bufs, counts);
+    if (rc != 0) {
+        count_dropped(inst, all->signal, all->items);
+        ct_log_limited(&st->fail_log, LOG_INTERVAL_NS, CT_LOG_ERROR, inst->name,
+                       "could not split a batch of %zu %s (%s); they are dropped", all->items,
+                       ct_signal_item_name(all->signal),
+                       rc == -ENOMEM ? "out of memory" : "malformed request");
+        goto out;
+    }
+
+    if (oversize > 0) {
+        count_dropped(inst, all->signal, oversize);
+        ct_log_limited(&st->oversize_log, LOG_INTERVAL_NS, CT_LOG_WARN, inst->name,
+                       "dropped %zu %s each larger, with its resource and scope, than "
+                       "send_batch_max_bytes (%llu bytes)",
+                       oversize, ct_signal_item_name(all->signal),
+                       (unsigned long long)cfg->send_batch_max_bytes);
+    }
+    nsend = keep_tail ? groups_to_send(cfg, bufs, counts, ngroups) : ngroups;
+    for (size_t g = 0; g < nsend; g++) {
+        ct_request_t *r = request_from_buf(all->signal, &bufs[g], counts[g], md, all->received_ns);
+        sent_items += counts[g];
+        if (r == NULL) {
+            count_dropped(inst, all->signal, counts[g]);
+            continue;
+        }
+        deliver(inst, r, trigger);
+    }
+    if (nsend < ngroups) {
+        tail = make_tail(all->signal, bufs, counts, nsend, ngroups, md, all->received_ns);
+        if (tail == NULL)
+            count_dropped(inst, all->signal, all->items - oversize - sent_items);
+    }
+
+out:
+    for (size_t g = 0; bufs != NULL && g < ngroups; g++)
+        ct_buf_free(&bufs[g]);
+    free(bufs);
+    free(counts);
+    free(group);
+    ct_wire_index_free(&idx);
+    return tail;
+}
+
+ct_request_t *batch_send(ct_instance_t *inst, batch_shard_t *sh, ct_request_t *const *reqs,
+                         size_t n, enum batch_trigger trigger, bool keep_tail)
+{
+    const batch_config_t *cfg = inst->config;
+    size_t items = 0, bytes = 0;
+    ct_request_t *all, *tail = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        items += reqs[i]->items;
+        bytes += reqs[i]->len;
+    }
+    if (items == 0)
+        return NULL;
+
+    all = merge(reqs, n, sh->md);
+    if (all == NULL) {
+        count_dropped(inst, reqs[0]->signal, items);
+        ct_log_limited(&((batch_state_t *)inst->state)->fail_log, LOG_INTERVAL_NS, CT_LOG_ERROR,
+                       inst->name, "out of memory merging a batch of %zu %s; they are dropped",
+                       items, ct_signal_item_name(reqs[0]->signal));
+        return NULL;
+    }
+    bool fits = (cfg->send_batch_max_size == 0 || items <= (size_t)cfg->send_batch_max_size) &&
+                (cfg->send_batch_max_bytes == 0 || bytes <= cfg->send_batch_max_bytes);
+    if (fits && !(keep_tail && !batch_full(cfg, items, bytes))) {
+        deliver(inst, all, trigger);
+        return NULL;
+    }
+    if (fits)
+        return all; /* not due yet: kept whole */
+    tail = split_and_send(inst, sh->md, all, trigger, keep_tail);
+    ct_request_unref(all);
+    return tail;
+}
