@@ -43,7 +43,24 @@ static inline void ct_gauge_set(ct_counter_t *g, uint64_t v)
 typedef double (*ct_gauge_fn)(void *arg);
 void ct_metrics_gauge_fn(const char *name, const char *help, const char *labels, ct_gauge_fn fn,
                          void *arg);
+/* A counter computed when scraped (written with `_total`, like the other counters). */
+void ct_metrics_counter_fn(const char *name, const char *help, const char *labels, ct_gauge_fn fn,
+                           void *arg);
+/* Stops showing every function metric registered with arg. */
 void ct_metrics_gauge_fn_remove(void *arg);
+
+/*
+ * Labels written on every series after its own, e.g. the service's resource
+ * (`service_name="cotel",service_instance_id="..."`), as the Go collector adds
+ * them. NULL or "" removes them. Returns -1 when out of memory.
+ */
+int ct_metrics_set_const_labels(const char *labels);
+
+/*
+ * Escapes a label value for the exposition format (backslash, double quote,
+ * line feed) into out, cut short to fit len; returns the length written.
+ */
+size_t ct_metrics_label_escape(char *out, size_t len, const char *value);
 
 /* Histogram with fixed bucket bounds (values in the metric's unit). */
 typedef struct ct_histogram ct_histogram_t;

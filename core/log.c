@@ -44,17 +44,73 @@ int ct_log_enabled(ct_log_level_t level)
     return level <= log_level;
 }
 
-static void json_escape(ct_buf_t *b, const char *s)
+/* Length of the valid UTF-8 sequence at s, or 0 when the bytes there are not one. */
+static size_t utf8_len(const unsigned char *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
+    size_t n;
+    uint32_t cp;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not text. */
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/*
+ * Writes s so that one event stays one line: in JSON as a string body (bytes
+ * that are not UTF-8 become U+FFFD, so every line parses); on the console with
+ * line breaks and other control bytes shown as escapes.
+ */
+static void text_escape(ct_buf_t *b, const char *str, int json)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s != '\0') {
+        unsigned char c = *s;
+        size_t n = utf8_len(s);
+        if (n == 0) {
+            ct_buf_puts(b, json ? "\\ufffd" : "\\x");
+            if (!json)
+                ct_buf_printf(b, "%02x", c);
+            s++;
+        } else if (n > 1) {
+            ct_buf_append(b, s, n);
+            s += n;
+        } else if (json && (c == '"' || c == '\\')) {
             ct_buf_putc(b, '\\');
             ct_buf_putc(b, c);
-        } else if (c < 0x20) {
-            ct_buf_printf(b, "\\u%04x", c);
+            s++;
+        } else if (c < 0x20 || c == 0x7f) {
+            if (c == '\n')
+                ct_buf_puts(b, "\\n");
+            else if (c == '\t')
+                ct_buf_puts(b, json ? "\\t" : "\t");
+            else if (c == '\r')
+                ct_buf_puts(b, "\\r");
+            else
+                ct_buf_printf(b, json ? "\\u%04x" : "\\x%02x", c);
+            s++;
         } else {
             ct_buf_putc(b, c);
+            s++;
         }
     }
 }
@@ -78,13 +134,16 @@ static void log_write(ct_log_level_t level, const char *component, const char *m
     if (log_json) {
         ct_buf_printf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"", ts,
                       level_names[level]);
-        json_escape(out, component ? component : "service");
+        text_escape(out, component ? component : "service", 1);
         ct_buf_puts(out, "\",\"msg\":\"");
-        json_escape(out, msg);
+        text_escape(out, msg, 1);
         ct_buf_puts(out, "\"}\n");
     } else {
-        ct_buf_printf(out, "%s\t%s\t%s\t%s\n", ts, level_names[level],
-                      component ? component : "service", msg);
+        ct_buf_printf(out, "%s\t%s\t", ts, level_names[level]);
+        text_escape(out, component ? component : "service", 0);
+        ct_buf_putc(out, '\t');
+        text_escape(out, msg, 0);
+        ct_buf_putc(out, '\n');
     }
     if (out->len > 0) {
         ssize_t w = write(STDERR_FILENO, out->data, out->len);
@@ -93,12 +152,19 @@ static void log_write(ct_log_level_t level, const char *component, const char *m
     ct_buf_free(&heap);
 }
 
-static void log_vemit(ct_log_level_t level, const char *component, const char *fmt,
-                      va_list ap, uint64_t suppressed)
+static void log_vemit(ct_log_level_t level, const char *component, const char *fmt, va_list ap,
+                      uint64_t suppressed)
 {
     char msg[2048];
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    if (n >= 0 && suppressed > 0 && (size_t)n < sizeof msg)
+    if (n < 0)
+        n = snprintf(msg, sizeof msg, "(unprintable log message: %s)", fmt);
+    if ((size_t)n >= sizeof msg)
+        n = (int)sizeof msg - 1;
+    /* Messages from libraries end with a line break of their own. */
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    if (suppressed > 0 && (size_t)n < sizeof msg)
         snprintf(msg + n, sizeof msg - (size_t)n, " (%llu similar messages suppressed)",
                  (unsigned long long)suppressed);
     log_write(level, component, msg);

@@ -1,13 +1,15 @@
 /*
  * The Prometheus endpoint for cotel's own metrics, served by libmicrohttpd
- * on its own thread; also the process gauges the Go collector exposes.
+ * on its own thread; also the process metrics the Go collector exposes.
  */
 #include "ct_config.h"
 #include "ct_log.h"
 #include "ct_metrics.h"
 #include "ct_net.h"
 
+#include <malloc.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,48 @@ static double process_cpu(void *arg)
 static double process_uptime(void *arg)
 {
     return (double)(ct_now_mono_ns() - start_ns) / 1e9;
+}
+
+/*
+ * The Go collector reports its runtime's heap; cotel reports malloc's view,
+ * which is the nearest thing: bytes handed out, and bytes taken from the OS.
+ */
+static double heap_alloc(void *arg)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (double)(mi.uordblks + mi.hblkhd);
+}
+
+static double heap_sys(void *arg)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (double)(mi.arena + mi.hblkhd);
+}
+
+static void register_process_metrics(void)
+{
+    start_ns = ct_now_mono_ns();
+    ct_metrics_gauge_fn("otelcol_process_memory_rss",
+                        "Total physical memory (resident set size) [bytes].", "", process_rss,
+                        NULL);
+    ct_metrics_counter_fn("otelcol_process_cpu_seconds",
+                          "Total CPU user and system time in seconds.", "", process_cpu, NULL);
+    ct_metrics_counter_fn("otelcol_process_uptime", "Uptime of the process [seconds].", "",
+                          process_uptime, NULL);
+    ct_metrics_gauge_fn("otelcol_process_runtime_heap_alloc_bytes",
+                        "Bytes of memory allocated with malloc and not yet freed.", "", heap_alloc,
+                        NULL);
+    ct_metrics_gauge_fn("otelcol_process_runtime_total_sys_memory_bytes",
+                        "Bytes of memory malloc has obtained from the OS.", "", heap_sys, NULL);
+}
+
+/* libmicrohttpd's own complaints (mostly about clients) as rate-limited log lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    static ct_log_limit_t limit = CT_LOG_LIMIT_INIT;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    ct_log_limited(&limit, 10000000000ull, CT_LOG_WARN, "telemetry", "metrics endpoint: %s", msg);
 }
 
 static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char *url,
@@ -74,22 +118,16 @@ void *ct_telemetry_start(const char *address, ct_err_t *err)
     struct sockaddr_storage sa;
     if (ct_net_resolve(address, &sa, err) != 0)
         return NULL;
-    if (start_ns == 0) {
-        start_ns = ct_now_mono_ns();
-        ct_metrics_gauge_fn("otelcol_process_memory_rss", "Total physical memory (resident set "
-                            "size) [bytes].", "", process_rss, NULL);
-        ct_metrics_gauge_fn("otelcol_process_cpu_seconds", "Total CPU user and system time in "
-                            "seconds.", "", process_cpu, NULL);
-        ct_metrics_gauge_fn("otelcol_process_uptime", "Uptime of the process [seconds].", "",
-                            process_uptime, NULL);
-    }
+    if (start_ns == 0)
+        register_process_metrics();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, serve, NULL,
-                                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                            MHD_OPTION_CONNECTION_LIMIT, 64u,
-                                            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    /* The logger goes first: options before it would still log the default way. */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, serve, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (d == NULL) {
         ct_errf(err, NULL, "telemetry: cannot listen on %s for metrics", address);
         return NULL;

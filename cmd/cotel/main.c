@@ -5,13 +5,17 @@
 #include "ct_component.h"
 #include "ct_config.h"
 #include "ct_log.h"
+#include "ct_metrics.h"
 #include "ct_service.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef COTEL_VERSION
@@ -19,6 +23,7 @@
 #endif
 
 /* With no --config: OTLP over gRPC on localhost:4317 into the debug exporter. */
+/* clang-format off */
 static const char default_config[] =
     "receivers:\n"
     "  otlp:\n"
@@ -33,6 +38,7 @@ static const char default_config[] =
     "    traces: {receivers: [otlp], exporters: [debug]}\n"
     "    metrics: {receivers: [otlp], exporters: [debug]}\n"
     "    logs: {receivers: [otlp], exporters: [debug]}\n";
+/* clang-format on */
 
 static void usage(FILE *out)
 {
@@ -47,8 +53,8 @@ static void usage(FILE *out)
 static ct_node_t *load(const char *path, ct_err_t *err)
 {
     if (path == NULL)
-        return ct_config_load_string("<default config>", default_config,
-                                     sizeof default_config - 1, err);
+        return ct_config_load_string("<default config>", default_config, sizeof default_config - 1,
+                                     err);
     return ct_config_load_file(path, err);
 }
 
@@ -97,14 +103,109 @@ static int cmd_validate(const char *path)
     return rc;
 }
 
-/* A second SIGTERM or SIGINT during shutdown ends the process at once. */
-static void *second_signal(void *arg)
+static const char *signal_name(int sig)
 {
-    sigset_t *set = arg;
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : strsignal(sig);
+}
+
+/* Appends name="value" to a label list, the name made a valid Prometheus label name. */
+static void add_label(ct_buf_t *labels, const char *key, const char *value)
+{
+    char escaped[256];
+    if (labels->len > 0)
+        ct_buf_putc(labels, ',');
+    if (*key >= '0' && *key <= '9')
+        ct_buf_putc(labels, '_');
+    for (const char *k = key; *k != '\0'; k++) {
+        int ok = (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
+                 *k == '_';
+        ct_buf_putc(labels, ok ? (uint8_t)*k : '_');
+    }
+    ct_metrics_label_escape(escaped, sizeof escaped, value);
+    ct_buf_printf(labels, "=\"%s\"", escaped);
+}
+
+/* A random (version 4) UUID, as the Go collector makes its service.instance.id. */
+static void random_uuid(char out[37])
+{
+    uint8_t b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        uint64_t seed = ct_now_unix_ns() ^ ((uint64_t)getpid() << 32);
+        for (size_t i = 0; i < sizeof b; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            b[i] = (uint8_t)(seed >> 56);
+        }
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+/*
+ * Labels every metric series carries: service_name, service_instance_id and
+ * service_version, then service::telemetry::resource, where an attribute set
+ * to null removes one of the three and any other is added.
+ */
+static void set_resource_labels(const ct_node_t *root)
+{
+    const ct_node_t *res =
+        ct_node_get(ct_node_get(ct_node_get(root, "service"), "telemetry"), "resource");
+    static const char *const own[] = {"service.name", "service.instance.id", "service.version"};
+    char uuid[37];
+    random_uuid(uuid);
+    const char *own_values[] = {"cotel", uuid, COTEL_VERSION};
+    ct_buf_t labels = {0};
+
+    for (size_t i = 0; i < CT_ARRAY_LEN(own); i++) {
+        const ct_node_t *v = ct_node_get(res, own[i]);
+        if (v == NULL)
+            add_label(&labels, own[i], own_values[i]);
+        else if (!ct_node_is_null(v) && v->kind == CT_NODE_SCALAR)
+            add_label(&labels, own[i], v->value);
+    }
+    for (size_t i = 0; res != NULL && res->kind == CT_NODE_MAP && i < res->n; i++) {
+        const char *key = res->keys[i]->value;
+        const ct_node_t *v = res->items[i];
+        int is_own = 0;
+        for (size_t j = 0; j < CT_ARRAY_LEN(own); j++)
+            is_own |= strcmp(key, own[j]) == 0;
+        if (!is_own && !ct_node_is_null(v) && v->kind == CT_NODE_SCALAR)
+            add_label(&labels, key, v->value);
+    }
+    ct_buf_putc(&labels, '\0');
+    if (labels.data == NULL || ct_metrics_set_const_labels((char *)labels.data) != 0)
+        ct_log_warn(NULL, "out of memory: metrics are written without the resource labels");
+    ct_buf_free(&labels);
+}
+
+typedef struct shutdown_watch {
+    sigset_t *set;
+    uint64_t limit_ns; /* shutdown_timeout plus a grace period */
+} shutdown_watch_t;
+
+/*
+ * During shutdown: a second SIGTERM or SIGINT ends the process at once, and so
+ * does a shutdown that overruns its deadline (a component stuck past it).
+ */
+static void *shutdown_watcher(void *arg)
+{
+    shutdown_watch_t *w = arg;
+    struct timespec ts = {.tv_sec = (time_t)(w->limit_ns / 1000000000ull),
+                          .tv_nsec = (long)(w->limit_ns % 1000000000ull)};
     int sig;
-    sigwait(set, &sig);
-    ct_log_warn(NULL, "second signal (%s): exiting without finishing shutdown",
-                strsignal(sig));
+    do {
+        sig = sigtimedwait(w->set, NULL, &ts);
+    } while (sig < 0 && errno == EINTR);
+    if (sig < 0) {
+        ct_log_error(NULL,
+                     "shutdown still not finished %.1fs after it began: exiting without "
+                     "it",
+                     (double)w->limit_ns / 1e9);
+        _exit(1);
+    }
+    ct_log_warn(NULL, "second signal (%s): exiting without finishing shutdown", signal_name(sig));
     _exit(130);
     return NULL;
 }
@@ -131,6 +232,7 @@ static int cmd_run(const char *path)
     ct_log_level_t level = CT_LOG_INFO;
     ct_log_parse_level(t->log_level, &level);
     ct_log_setup(level, t->log_encoding == 1);
+    set_resource_labels(root);
     ct_log_info(NULL, "cotel %s starting with %s (pid %d)", COTEL_VERSION,
                 path ? path : "the default config", (int)getpid());
 
@@ -144,17 +246,25 @@ static int cmd_run(const char *path)
     ct_log_info(NULL, "everything is ready; send SIGTERM or SIGINT to stop");
 
     int sig;
-    sigwait(&set, &sig);
-    ct_log_info(NULL, "received %s: shutting down (receivers first, then flushing and "
-                "draining)", strsignal(sig));
+    while (sigwait(&set, &sig) != 0)
+        ;
+    uint64_t timeout = t->shutdown_timeout;
+    ct_log_info(NULL,
+                "received %s: shutting down within %.1fs (receivers first, then "
+                "processors flush and exporters drain)",
+                signal_name(sig), (double)timeout / 1e9);
+    uint64_t began = ct_now_mono_ns();
+    static shutdown_watch_t watch;
+    watch.set = &set;
+    watch.limit_ns = timeout + 10000000000ull;
     pthread_t watcher;
-    if (pthread_create(&watcher, NULL, second_signal, &set) == 0)
+    if (pthread_create(&watcher, NULL, shutdown_watcher, &watch) == 0)
         pthread_detach(watcher);
 
     ct_service_shutdown(s);
     ct_service_free(s);
     ct_node_free(root);
-    ct_log_info(NULL, "shutdown complete");
+    ct_log_info(NULL, "shutdown complete in %.3fs", (double)(ct_now_mono_ns() - began) / 1e9);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "ct_service.h"
 
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,8 @@ static const ct_opt_t health_opts[] = {
      "host:port to listen on"},
     {"path", CT_OPT_STRING, offsetof(health_cfg_t, path), "/", 0, 0, NULL,
      "URL path of the health answer"},
-    {"check_collector_pipeline", CT_OPT_SECTION, offsetof(health_cfg_t, pipeline_present), NULL,
-     0, 0, NULL, "also judge exporters' delivery", pipeline_opts,
-     offsetof(health_cfg_t, pipeline)},
+    {"check_collector_pipeline", CT_OPT_SECTION, offsetof(health_cfg_t, pipeline_present), NULL, 0,
+     0, NULL, "also judge exporters' delivery", pipeline_opts, offsetof(health_cfg_t, pipeline)},
     CT_OPT_END,
 };
 
@@ -69,6 +69,20 @@ static void check_exporter(ct_instance_t *inst, void *arg)
         return;
     f->longest = f->now - since;
     snprintf(f->who, sizeof f->who, "%s", inst->name);
+}
+
+/* Component ids come from the user's configuration: quote them safely in JSON. */
+static void json_string_body(ct_buf_t *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            ct_buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            ct_buf_printf(b, "\\u%04x", c);
+        else
+            ct_buf_putc(b, c);
+    }
 }
 
 /* Fills body with the JSON answer and returns the HTTP status. */
@@ -99,12 +113,15 @@ static unsigned health_status(health_t *h, ct_buf_t *body)
     strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
     double uptime = (double)(f.now - h->start_ns) / 1e9;
     if (reason == NULL) {
-        ct_buf_printf(body, "{\"status\":\"Server available\",\"upSince\":\"%s\","
-                      "\"uptime\":\"%.3fs\"}\n", since, uptime);
+        ct_buf_printf(body,
+                      "{\"status\":\"Server available\",\"upSince\":\"%s\","
+                      "\"uptime\":\"%.3fs\"}\n",
+                      since, uptime);
         return MHD_HTTP_OK;
     }
-    ct_buf_printf(body, "{\"status\":\"Server not available\",\"reason\":\"%s\","
-                  "\"upSince\":\"%s\",\"uptime\":\"%.3fs\"}\n", reason, since, uptime);
+    ct_buf_puts(body, "{\"status\":\"Server not available\",\"reason\":\"");
+    json_string_body(body, reason);
+    ct_buf_printf(body, "\",\"upSince\":\"%s\",\"uptime\":\"%.3fs\"}\n", since, uptime);
     return MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
@@ -136,6 +153,16 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char 
     return ret;
 }
 
+/* libmicrohttpd's own complaints (mostly about clients) as rate-limited log lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    static ct_log_limit_t limit = CT_LOG_LIMIT_INIT;
+    ct_instance_t *inst = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    ct_log_limited(&limit, 10000000000ull, CT_LOG_WARN, inst->name, "%s", msg);
+}
+
 static int health_start(ct_instance_t *inst, ct_err_t *err)
 {
     health_t *h = calloc(1, sizeof *h);
@@ -153,12 +180,13 @@ static int health_start(ct_instance_t *inst, ct_err_t *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, serve, h, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    /* The logger goes first: options before it would still log the default way. */
+    h->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, serve, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, inst,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+                         64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (h->daemon == NULL)
-        return ct_errf(err, inst->node, "%s: cannot listen on %s", inst->name,
-                       h->cfg->endpoint);
+        return ct_errf(err, inst->node, "%s: cannot listen on %s", inst->name, h->cfg->endpoint);
     ct_log_info(inst->name, "health answers at http://%s%s", h->cfg->endpoint, h->cfg->path);
     return 0;
 }

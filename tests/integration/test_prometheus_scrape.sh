@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# cotel's own metrics as a real Prometheus stores them: spans, metric points and log records
+# sent with the OpenTelemetry JS SDK must show up exactly in the receiver and exporter
+# counters, under the Go collector's names and labels.
+set -euo pipefail
+export LC_ALL=C
+
+COTEL=${COTEL_BIN:-${COTEL_BUILD_DIR:-build}/cmd/cotel/cotel}
+SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+JS="$SRC/tests/js"
+[ -x "$COTEL" ] || { echo "FAIL: cotel not built: $COTEL" >&2; exit 1; }
+for tool in prometheus node python3 curl; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
+        exit 77
+    fi
+done
+if [ ! -d "$JS/node_modules" ]; then
+    (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    for f in cotel.err prometheus.err; do
+        if [ -f "$work/$f" ]; then
+            echo "--- $f (last 30 lines)" >&2
+            tail -n 30 "$work/$f" >&2
+        fi
+    done
+    exit 1
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
+print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+GRPC=$(free_port)
+METRICS=$(free_port)
+PROM=$(free_port)
+
+cat >"$work/cotel.yaml" <<EOF
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$GRPC
+exporters:
+  file:
+    path: $work/out.jsonl
+    sending_queue:
+      queue_size: 321
+service:
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: $METRICS
+  pipelines:
+    traces: {receivers: [otlp], exporters: [file]}
+    metrics: {receivers: [otlp], exporters: [file]}
+    logs: {receivers: [otlp], exporters: [file]}
+EOF
+
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: cotel
+    static_configs:
+      - targets: ['127.0.0.1:$METRICS']
+EOF
+
+"$COTEL" --config "$work/cotel.yaml" 2>"$work/cotel.err" &
+pids+=($!)
+wait_for 15 curl -fs -o /dev/null "http://127.0.0.1:$METRICS/metrics" ||
+    fail "cotel's metrics endpoint did not answer within 15 s"
+
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+    --web.listen-address="127.0.0.1:$PROM" >"$work/prometheus.out" 2>"$work/prometheus.err" &
+pids+=($!)
+wait_for 60 curl -fs -o /dev/null "http://127.0.0.1:$PROM/-/ready" ||
+    fail "Prometheus not ready within 60 s"
+
+# query PROMQL: prints one line per series, "label=value,label=value value", sorted.
+query() {
+    curl -fsG "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" |
+        python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+if doc.get("status") != "success":
+    sys.exit("query failed: %s" % doc)
+lines = []
+for r in doc["data"]["result"]:
+    labels = ",".join("%s=%s" % kv for kv in sorted(r["metric"].items())
+                      if kv[0] not in ("__name__", "instance", "job", "service_instance_id"))
+    lines.append("%s %s" % (labels, r["value"][1]))
+print("\n".join(sorted(lines)))'
+}
+
+N_SPANS=230
+N_POINTS=170
+N_LOGS=95
+send() { # SIGNAL COUNT BATCH
+    node "$JS/send.js" --signal "$1" --protocol grpc --endpoint "http://127.0.0.1:$GRPC" \
+        --count "$2" --batch "$3" --seed "prom-$1" --manifest "$work/$1.manifest.json" \
+        >"$work/$1.send.json" || fail "send.js $1: $(cat "$work/$1.send.json")"
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+sys.exit(0 if d["acknowledged"] == int(sys.argv[2]) and d["failed"] == 0 else 1)' \
+        "$work/$1.send.json" "$2" || fail "$1: not all acknowledged: $(cat "$work/$1.send.json")"
+}
+send traces "$N_SPANS" 50
+send metrics "$N_POINTS" 40
+send logs "$N_LOGS" 30
+
+RCV='receiver=otlp,service_name=cotel,service_version=*,transport=grpc'
+EXP='exporter=file,service_name=cotel,service_version=*'
+# expect SECONDS PROMQL PATTERN: waits until the query's whole answer matches the glob PATTERN.
+expect() {
+    local got=""
+    local deadline=$((SECONDS + $1))
+    while :; do
+        got=$(query "$2") || got="(query failed)"
+        # shellcheck disable=SC2053 # a glob match is meant
+        [[ "$got" == $3 ]] && return 0
+        [ "$SECONDS" -lt "$deadline" ] || fail "$2: Prometheus has \"$got\", expected \"$3\""
+        sleep 0.5
+    done
+}
+
+expect 30 otelcol_receiver_accepted_spans_total "$RCV $N_SPANS"
+expect 30 otelcol_receiver_accepted_metric_points_total "$RCV $N_POINTS"
+expect 30 otelcol_receiver_accepted_log_records_total "$RCV $N_LOGS"
+expect 30 otelcol_exporter_sent_spans_total "$EXP $N_SPANS"
+expect 30 otelcol_exporter_sent_metric_points_total "$EXP $N_POINTS"
+expect 30 otelcol_exporter_sent_log_records_total "$EXP $N_LOGS"
+for sig in spans metric_points log_records; do
+    expect 10 "otelcol_receiver_refused_${sig}_total" "$RCV 0"
+    expect 10 "otelcol_exporter_send_failed_${sig}_total" "$EXP 0"
+    expect 10 "otelcol_exporter_enqueue_failed_${sig}_total" "$EXP 0"
+done
+expect 10 otelcol_exporter_queue_capacity "$EXP* 321"
+expect 10 otelcol_exporter_queue_size "$EXP* 0"
+# Process metrics: present, the counters with _total, and plausible.
+expect 10 'otelcol_process_uptime_total > 0' "service_name=cotel,service_version=* *"
+expect 10 'otelcol_process_cpu_seconds_total > 0' "service_name=cotel,service_version=* *"
+expect 10 'otelcol_process_memory_rss > 1000000' "service_name=cotel,service_version=* *"
+# Every series carries one service_instance_id, the same for all.
+ids=$(curl -fsG "http://127.0.0.1:$PROM/api/v1/label/service_instance_id/values" |
+    python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)["data"]))')
+[[ "$ids" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] ||
+    fail "service_instance_id values \"$ids\": expected one random UUID"
+expect 10 'count(up{job="cotel"} == 1)' " 1"
+expect 10 'count({job="cotel",__name__=~"otelcol_.*",service_instance_id=""})' ""
+
+# What the counters claim is what the file holds.
+for sig in traces metrics logs; do
+    node "$JS/verify.js" --manifest "$work/$sig.manifest.json" --signal "$sig" \
+        --otlp-json-lines "$work/out.jsonl" >"$work/$sig.verify.json" ||
+        fail "verify.js $sig: $(head -c 2000 "$work/$sig.verify.json")"
+done
+
+echo "PASS: Prometheus stored accepted/sent counts $N_SPANS spans, $N_POINTS points," \
+    "$N_LOGS log records with the Go collector's names and labels"
