@@ -574,9 +574,10 @@ static int start_kind(ct_service_t *s, ct_kind_t kind, ct_err_t *err)
         ct_instance_t *inst = s->instances[i];
         if (inst->factory->kind != kind)
             continue;
-        if (inst->exporter && ct_exporter_start(inst->exporter, err) != 0)
-            return -EINVAL;
+        /* An exporter is ready before its queue's consumers start sending. */
         if (inst->factory->start && inst->factory->start(inst, err) != 0)
+            return -EINVAL;
+        if (inst->exporter && ct_exporter_start(inst->exporter, err) != 0)
             return -EINVAL;
     }
     return 0;
