@@ -115,6 +115,28 @@ static void text_escape(ct_buf_t *b, const char *str, int json)
     }
 }
 
+/*
+ * For "exporter/kafka/main", the fields the Go collector puts on a component's
+ * lines: otelcol.component.kind "exporter", otelcol.component.id "kafka/main".
+ */
+static void write_component_fields(ct_buf_t *out, const char *component)
+{
+    static const char *const kinds[] = {"receiver", "processor", "exporter", "extension",
+                                        "connector"};
+    if (component == NULL)
+        return;
+    for (size_t i = 0; i < CT_ARRAY_LEN(kinds); i++) {
+        size_t n = strlen(kinds[i]);
+        if (strncmp(component, kinds[i], n) != 0 || component[n] != '/' || component[n + 1] == 0)
+            continue;
+        ct_buf_printf(out, ",\"otelcol.component.kind\":\"%s\",\"otelcol.component.id\":\"",
+                      kinds[i]);
+        text_escape(out, component + n + 1, 1);
+        ct_buf_putc(out, '"');
+        return;
+    }
+}
+
 static void log_write(ct_log_level_t level, const char *component, const char *msg)
 {
     char ts[40];
@@ -129,7 +151,8 @@ static void log_write(ct_log_level_t level, const char *component, const char *m
     char stack[1024];
     ct_buf_t small = {.data = (uint8_t *)stack, .cap = sizeof stack, .max = sizeof stack};
     ct_buf_t heap = {0};
-    size_t worst = (strlen(msg) + (component ? strlen(component) : 8)) * 6 + 128;
+    /* Every byte may become a 6-byte escape; the component is written twice in JSON. */
+    size_t worst = (strlen(msg) + 2 * (component ? strlen(component) : 8)) * 6 + 256;
     ct_buf_t *out = worst < sizeof stack ? &small : &heap;
     if (log_json) {
         ct_buf_printf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"", ts,
@@ -137,7 +160,9 @@ static void log_write(ct_log_level_t level, const char *component, const char *m
         text_escape(out, component ? component : "service", 1);
         ct_buf_puts(out, "\",\"msg\":\"");
         text_escape(out, msg, 1);
-        ct_buf_puts(out, "\"}\n");
+        ct_buf_putc(out, '"');
+        write_component_fields(out, component);
+        ct_buf_puts(out, "}\n");
     } else {
         ct_buf_printf(out, "%s\t%s\t", ts, level_names[level]);
         text_escape(out, component ? component : "service", 0);

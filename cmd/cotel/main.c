@@ -235,6 +235,11 @@ static int cmd_run(const char *path)
     set_resource_labels(root);
     ct_log_info(NULL, "cotel %s starting with %s (pid %d)", COTEL_VERSION,
                 path ? path : "the default config", (int)getpid());
+    ct_log_debug(NULL,
+                 "own telemetry: logs at level %s as %s on stderr; metrics level %s; "
+                 "shutdown_timeout %.1fs",
+                 t->log_level, t->log_encoding == 1 ? "json" : "console",
+                 t->metrics_level ? t->metrics_level : "normal", (double)t->shutdown_timeout / 1e9);
 
     if (ct_service_start(s, &err) != 0) {
         ct_log_error(NULL, "cannot start: %s", err.msg);
