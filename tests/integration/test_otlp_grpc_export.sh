@@ -89,6 +89,7 @@ json_get() {
 start_backend() {
     local name=$1
     shift
+    : >"$work/$name.out"
     node "$js/backend.js" --port 0 --out "$work/$name.jsonl" --stats "$work/$name.stats" \
         --meta-out "$work/$name.meta" "$@" >"$work/$name.out" 2>"$work/$name.err" &
     pids[$name]=$!
@@ -103,6 +104,7 @@ cotel_ready() { # NAME: cotel said it is ready; fails at once if it has exited
 }
 
 start_cotel() { # NAME CONFIG
+    : >"$work/$1.err" # exists before the first look, whenever the shell opens it
     "$bin" --config "$2" >"$work/$1.out" 2>"$work/$1.err" &
     pids[$1]=$!
     wait_for 15 cotel_ready "$1" || fail "cotel $1 not ready within 15 s"
@@ -139,9 +141,15 @@ service:
 EOF
 }
 
-metric() { # METRICS_PORT NAME EXPORTER: a counter's value, empty when absent
+# metric METRICS_PORT NAME EXPORTER: the value of NAME{..., exporter="EXPORTER", ...} (the
+# other labels, such as service_name, are ignored); empty when absent.
+metric() {
     curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
-        awk -v key="$2{exporter=\"$3\"}" '$1 == key { print $2 }'
+        awk -v name="$2" -v lab="exporter=\"$3\"" '
+            index($0, name "{") == 1 {
+                l = "," substr($0, length(name) + 2)
+                if (index(l, "," lab ",") || index(l, "," lab "}")) print $NF
+            }'
 }
 
 metric_is() { [ "$(metric "$1" "$2" "$3")" = "$4" ]; }
@@ -404,5 +412,27 @@ tls_case mtls-no-cert refused "      ca_file: $tls/ca.pem" "${server_tls[@]}" \
     --tls-client-ca "$tls/ca.pem"
 pass "TLS: verified against ca_file (system CAs refuse a private CA), skip-verify, \
 server_name_override, wrong name refused, mTLS with and without a client certificate"
+
+# ---------------------------------------------------------------------------------------------
+# 6. examples/otlp-forward.yaml is valid, and forwards as it says (its fixed ports swapped for
+#    free ones, its endpoint and plaintext set through the variables it documents).
+example=$src/examples/otlp-forward.yaml
+"$bin" validate --config "$example" >"$work/validate.log" 2>&1 ||
+    fail "examples/otlp-forward.yaml does not validate: $(cat "$work/validate.log")"
+start_backend example
+rport=$(free_port)
+hport=$(free_port)
+mport=$(free_port)
+sed -e "s/localhost:4317/127.0.0.1:$rport/" -e "s/localhost:4318/127.0.0.1:$hport/" \
+    -e "s/localhost:8888/127.0.0.1:$mport/" "$example" >"$work/example.yaml"
+COTEL_FORWARD_ENDPOINT=127.0.0.1:$BPORT COTEL_FORWARD_INSECURE=true \
+    start_cotel cotel-example "$work/example.yaml"
+send traces "$rport" 500 "$work/example-traces.json" --batch 50
+send logs "$rport" 200 "$work/example-logs.json"
+expect_delivered example traces "$work/example-traces.json" "$work/example.jsonl"
+expect_delivered example logs "$work/example-logs.json" "$work/example.jsonl"
+stop cotel-example
+stop example
+pass "examples/otlp-forward.yaml validates and forwards traces and logs intact"
 
 echo "all otlp_grpc export checks passed"
