@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# OTLP over gRPC end to end: the OpenTelemetry JS SDK (tests/js/send.js) sends traces, metrics
+# and logs, plain and gzip-compressed, to cotel's otlp receiver; the file exporter must write
+# every item unchanged (tests/js/verify.js), and the receiver's counters must agree.
+set -euo pipefail
+export LC_ALL=C
+
+SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${COTEL_BUILD_DIR:-$SRC/build}
+COTEL=${COTEL_BIN:-$BUILD/cmd/cotel/cotel}
+RAW=$BUILD/tools/otlp-raw-client/otlp-raw-client
+JS=$SRC/tests/js
+
+for bin in "$COTEL" "$RAW"; do
+    if [ ! -x "$bin" ]; then
+        echo "FAIL: not built: $bin" >&2
+        exit 1
+    fi
+done
+for tool in node npm flock; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
+        exit 77
+    fi
+done
+if [ ! -d "$JS/node_modules" ]; then
+    flock /tmp/cotel-tests-npm-ci.lock \
+        sh -c "cd '$JS' && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; }"
+fi
+
+work=$(mktemp -d)
+cotel_pid=""
+cleanup() {
+    if [ -n "$cotel_pid" ]; then
+        kill -KILL "$cotel_pid" 2>/dev/null || true
+        wait "$cotel_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    if [ -f "$work/cotel.err" ]; then
+        tail -n 30 "$work/cotel.err" | sed 's/^/  cotel: /' >&2
+    fi
+    exit 1
+}
+
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds or time runs out.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.1
+    done
+}
+
+free_port() {
+    node -e 'const s = require("net").createServer();
+             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# counter NAME: the value of one of the receiver's counters, from cotel's metrics endpoint.
+counter() {
+    node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' \
+        "http://127.0.0.1:$mport/metrics" |
+        awk -v name="$1" '$1 ~ "^" name "\\{" && $1 ~ /receiver="otlp",transport="grpc"/ {
+                              print $2; found = 1 }
+                          END { if (!found) print "absent" }'
+}
+
+port=$(free_port)
+mport=$(free_port)
+cat >"$work/cotel.yaml" <<EOF
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$port
+exporters:
+  file:
+    path: $work/out.jsonl
+    format: json
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:$mport
+  pipelines:
+    traces: {receivers: [otlp], exporters: [file]}
+    metrics: {receivers: [otlp], exporters: [file]}
+    logs: {receivers: [otlp], exporters: [file]}
+EOF
+
+: >"$work/cotel.err" # exists before the first look at it
+"$COTEL" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
+cotel_pid=$!
+wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$port" "$work/cotel.err" ||
+    fail "the receiver did not log that it listens on 127.0.0.1:$port"
+: >"$work/empty.bin"
+status=$("$RAW" --wait --timeout 10 "127.0.0.1:$port" traces "$work/empty.bin") ||
+    fail "no answer to an empty request"
+[ "$status" = OK ] || fail "an empty request got $status, want OK"
+
+# signal count batch seed [--gzip]
+send() {
+    local signal=$1 count=$2 batch=$3 seed=$4
+    shift 4
+    node "$JS/send.js" --signal "$signal" --protocol grpc --endpoint "http://127.0.0.1:$port" \
+        --count "$count" --batch "$batch" --seed "$seed" "$@" \
+        --manifest "$work/$signal-$seed.json" >"$work/$signal-$seed.out" ||
+        fail "send.js $signal seed $seed: $(cat "$work/$signal-$seed.out")"
+}
+
+declare -A expected=([traces]=0 [metrics]=0 [logs]=0)
+for signal in traces metrics logs; do
+    send "$signal" 300 50 plain
+    send "$signal" 120 40 gzip --gzip
+    expected[$signal]=420
+done
+
+# Counted before the stop: every item went in, none was refused.
+for pair in traces:spans metrics:metric_points logs:log_records; do
+    signal=${pair%%:*}
+    item=${pair#*:}
+    accepted=$(counter "otelcol_receiver_accepted_${item}_total")
+    refused=$(counter "otelcol_receiver_refused_${item}_total")
+    [ "$accepted" = "${expected[$signal]}" ] ||
+        fail "otelcol_receiver_accepted_${item}_total is $accepted, want ${expected[$signal]}"
+    [ "$refused" = 0 ] || fail "otelcol_receiver_refused_${item}_total is $refused, want 0"
+done
+
+kill -TERM "$cotel_pid"
+wait_for 30 eval "! kill -0 $cotel_pid 2>/dev/null" || fail "cotel still running 30 s after SIGTERM"
+rc=0
+wait "$cotel_pid" || rc=$?
+cotel_pid=""
+[ "$rc" -eq 0 ] || fail "cotel exited with status $rc after SIGTERM"
+
+for signal in traces metrics logs; do
+    node "$JS/verify.js" --signal "$signal" --manifest "$work/$signal-plain.json" \
+        --manifest "$work/$signal-gzip.json" --otlp-json-lines "$work/out.jsonl" \
+        >"$work/verify-$signal.out" ||
+        fail "verify.js $signal: $(head -c 2000 "$work/verify-$signal.out")"
+done
+
+if grep -E $'\t(warn|error)\t' "$work/cotel.err" >/dev/null; then
+    fail "cotel logged warnings or errors on good traffic"
+fi
+echo "PASS: ${expected[traces]} spans, ${expected[metrics]} metric points and" \
+    "${expected[logs]} log records over OTLP/gRPC (plain and gzip) arrived unchanged"
