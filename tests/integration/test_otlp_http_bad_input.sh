@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# The otlp receiver over HTTP against bodies and headers a client gets wrong, each with the
+# exact status it must answer: OTLP/JSON edge cases (hex ids, 64-bit times as strings, numbers
+# and worse, unknown fields), compressed bodies (gzip, two gzip members, corrupt streams, a
+# decompression bomb that must not grow the process), content types, methods, encodings.
+# After all of it a good request must still succeed.
+set -uo pipefail
+export LC_ALL=C
+
+src=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${COTEL_BUILD_DIR:-$src/build}
+bin=${COTEL_BIN:-$build/cmd/cotel/cotel}
+
+if [ ! -x "$bin" ]; then
+    echo "FAIL: cotel not built: $bin"
+    exit 1
+fi
+for tool in curl python3 timeout; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
+        exit 77
+    fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cotel-otlp-http-bad.XXXXXX")
+cotel_pid=""
+
+cleanup() {
+    if [ -n "$cotel_pid" ]; then
+        kill -TERM "$cotel_pid" 2>/dev/null
+        for _ in $(seq 50); do
+            kill -0 "$cotel_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$cotel_pid" 2>/dev/null
+        wait "$cotel_pid" 2>/dev/null
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*"
+    if [ -s "$work/cotel.err" ]; then
+        echo "--- cotel.err (last 20 lines)"
+        tail -n 20 "$work/cotel.err"
+    fi
+    exit 1
+}
+pass() { echo "PASS: $*"; }
+
+wait_for() { # SECONDS COMMAND...
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
+print(s.getsockname()[1]); s.close()'
+}
+
+# ---------------------------------------------------------------------------------------------
+# The bodies, written by python3: OTLP/JSON text, gzip streams, a bomb.
+python3 - "$work" <<'PY' || fail "cannot generate the test bodies"
+import gzip, json, sys, zlib
+
+work = sys.argv[1]
+TRACE = "5b8efff798038103d269b633813fc60c"
+SPAN = "eee19b7ec3c1b174"
+
+def request(name, **span_fields):
+    span = {"traceId": TRACE, "spanId": SPAN, "name": name, "kind": 2}
+    span.update(span_fields)
+    return {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "bad-input-test"}}]},
+        "scopeSpans": [{"scope": {"name": "t"}, "spans": [span]}]}]}
+
+def write(name, data):
+    with open(f"{work}/{name}", "wb") as f:
+        f.write(data if isinstance(data, bytes) else json.dumps(data).encode())
+
+write("good.json", request("good"))
+write("ids-base64.json", request("b64", traceId="W47/95gDgQPSabYzgT/GDA==", spanId="7uGbfsPBsXQ="))
+write("time-string.json", request("t-string", startTimeUnixNano="1700000000000000000"))
+write("time-number.json", request("t-number", startTimeUnixNano=1700000000000000000))
+write("time-object.json", request("t-object", startTimeUnixNano={"n": 1}))
+write("time-25digits.json", request("t-25", startTimeUnixNano="1234567890123456789012345"))
+unknown = request("unknown-field")
+unknown["somethingNew"] = {"nested": [1, 2, 3]}
+write("unknown-field.json", unknown)
+
+write("gzip.json.gz", gzip.compress(json.dumps(request("gzipped")).encode()))
+write("deflate.json.z", zlib.compress(json.dumps(request("deflated")).encode()))
+corrupt = bytearray(gzip.compress(json.dumps(request("corrupt")).encode()))
+corrupt[12:20] = b"\xff" * 8  # inside the deflate data, past the 10-byte gzip header
+write("corrupt.json.gz", bytes(corrupt))
+truncated = gzip.compress(json.dumps(request("truncated")).encode())
+write("truncated.json.gz", truncated[: len(truncated) // 2])
+
+# One JSON document split over two gzip members: each member holds one span.
+two = json.dumps({"resourceSpans": [request("member-one")["resourceSpans"][0],
+                                    request("member-two")["resourceSpans"][0]]})
+cut = two.index('{"resource"', 20)
+write("two-members.json.gz", gzip.compress(two[:cut].encode()) + gzip.compress(two[cut:].encode()))
+
+# 1 GiB of zeros, gzip'd at level 9. Deflate cannot do better than about 1032:1, so 1 GiB takes
+# about 1 MB of body; that is the smallest gzip bomb of that size there is.
+z = zlib.compressobj(9, zlib.DEFLATED, 31)
+chunk = bytes(1 << 20)
+with open(f"{work}/bomb.gz", "wb") as f:
+    for _ in range(1024):
+        f.write(z.compress(chunk))
+    f.write(z.flush())
+PY
+
+# ---------------------------------------------------------------------------------------------
+port=$(free_port)
+mport=$(free_port)
+base=http://127.0.0.1:$port
+cat >"$work/cotel.yaml" <<EOF
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:$port
+exporters:
+  file:
+    path: $work/out.jsonl
+    format: json
+    flush_interval: 100ms
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:$mport
+  pipelines:
+    traces: {receivers: [otlp], exporters: [file]}
+EOF
+ready() {
+    kill -0 "$cotel_pid" 2>/dev/null || fail "cotel exited: $(tail -n 5 "$work/cotel.err")"
+    grep -q "everything is ready" "$work/cotel.err"
+}
+"$bin" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
+cotel_pid=$!
+wait_for 15 ready || fail "cotel not ready within 15 s"
+
+# expect STATUS NAME [curl options...]: POSTs to /v1/traces unless the options say otherwise;
+# the answer's body goes to $work/NAME.body and its headers to $work/NAME.head.
+expect() {
+    local want=$1 name=$2 got
+    shift 2
+    got=$(curl -s --max-time 30 -o "$work/$name.body" -D "$work/$name.head" -w '%{http_code}' \
+        "$@" "$base/v1/traces") || true
+    [ "$got" = "$want" ] || fail "$name: status $got, expected $want ($(head -c 300 "$work/$name.body"))"
+    echo "ok $want  $name"
+}
+json() { expect "$1" "$2" -H "Content-Type: application/json" --data-binary "@$work/$3" "${@:4}"; }
+gz() { json "$1" "$2" "$3" -H "Content-Encoding: gzip"; }
+body_has() { grep -q -- "$2" "$work/$1.body" || fail "$1: body lacks '$2': $(head -c 300 "$work/$1.body")"; }
+head_has() { grep -qi -- "^$2" "$work/$1.head" || fail "$1: no header '$2'"; }
+
+# OTLP/JSON
+json 200 good good.json
+head_has good "Content-Type: application/json"
+[ "$(cat "$work/good.body")" = "{}" ] || fail "good: body is not {}"
+json 400 ids-base64 ids-base64.json
+head_has ids-base64 "Content-Type: application/json"
+body_has ids-base64 '"code":3'
+body_has ids-base64 'traceId'
+json 200 time-string time-string.json
+json 200 time-number time-number.json
+json 400 time-object time-object.json
+body_has time-object 'startTimeUnixNano'
+json 400 time-25digits time-25digits.json
+body_has time-25digits 'startTimeUnixNano'
+json 200 unknown-field unknown-field.json
+json 200 charset good.json -H "Content-Type: application/json; charset=utf-8"
+pass "OTLP/JSON: hex ids required, 64-bit times as strings or numbers only, unknown fields skipped"
+
+# Compression
+gz 200 gzip gzip.json.gz
+json 200 deflate deflate.json.z -H "Content-Encoding: deflate"
+gz 400 corrupt-gzip corrupt.json.gz
+body_has corrupt-gzip 'gzip'
+gz 400 truncated-gzip truncated.json.gz
+gz 200 two-members two-members.json.gz
+json 400 unknown-encoding good.json -H "Content-Encoding: br0tli"
+body_has unknown-encoding 'Content-Encoding'
+json 400 snappy good.json -H "Content-Encoding: snappy"
+body_has snappy 'unsupported encoding'
+for name in gzipped deflated member-one member-two t-string t-number unknown-field; do
+    wait_for 15 grep -q "\"name\":\"$name\"" "$work/out.jsonl" ||
+        fail "span '$name' was accepted but never reached the file"
+done
+for name in b64 t-object t-25 corrupt truncated; do
+    ! grep -q "\"name\":\"$name\"" "$work/out.jsonl" || fail "refused span '$name' was passed on"
+done
+pass "gzip, deflate and two gzip members decoded; corrupt, truncated and unknown encodings 400"
+
+# The bomb: 413, and the process's peak memory grows by at most the body limit and some slack
+# (the limit is 20 MiB; the bound is 64 MiB; inflating it all would take 1 GiB).
+hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$cotel_pid/status"; }
+before=$(hwm)
+expect 413 bomb -H "Content-Type: application/x-protobuf" -H "Content-Encoding: gzip" \
+    --data-binary "@$work/bomb.gz"
+after=$(hwm)
+grew=$((after - before))
+[ "$grew" -lt $((64 * 1024)) ] || fail "bomb: VmHWM grew by $grew KiB (from $before KiB)"
+pass "a $(stat -c %s "$work/bomb.gz")-byte gzip body inflating to 1 GiB: 413, VmHWM grew by $grew KiB (bound 65536)"
+
+# An identity body declared larger than the limit is refused before it is read.
+head -c $((21 * 1024 * 1024)) /dev/zero >"$work/big.bin"
+expect 413 too-large -H "Content-Type: application/x-protobuf" --data-binary "@$work/big.bin"
+head_has too-large "Content-Type: application/x-protobuf"
+
+# Protobuf that does not parse: 400 with a google.rpc.Status in protobuf (field 1 = 3).
+printf '\x0a\xff\x01abc' >"$work/broken.pb"
+expect 400 broken-proto -H "Content-Type: application/x-protobuf" --data-binary "@$work/broken.pb"
+head_has broken-proto "Content-Type: application/x-protobuf"
+[ "$(head -c 2 "$work/broken-proto.body" | od -An -tx1 | tr -d ' ')" = "0803" ] ||
+    fail "broken-proto: the body is not a Status with code 3"
+
+# Content types, methods, paths
+expect 415 no-content-type -H "Content-Type:" --data-binary "@$work/good.json"
+expect 415 text-plain -H "Content-Type: text/plain" --data-binary "@$work/good.json"
+expect 405 get -X GET
+head_has get "Allow: POST"
+expect 405 put -X PUT -H "Content-Type: application/json" --data-binary "@$work/good.json"
+got=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Content-Type: application/json" \
+    --data-binary "@$work/good.json" "$base/v1/unknown")
+[ "$got" = 404 ] || fail "unknown path: status $got, expected 404"
+got=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -H "Content-Type: application/json" \
+    --data-binary "@$work/good.json" "$base/v1/logs")
+[ "$got" = 404 ] || fail "logs without a logs pipeline: status $got, expected 404"
+pass "415 for missing and other content types, 405 with Allow, 404 for unknown paths"
+
+# Keep-alive: two requests in one curl run share one connection.
+conns=$(curl -s --max-time 10 -o /dev/null -o /dev/null -w '%{num_connects} ' \
+    -H "Content-Type: application/json" --data-binary "@$work/good.json" \
+    "$base/v1/traces" "$base/v1/traces")
+[ "$conns" = "1 0 " ] || fail "keep-alive: new connections per request were '$conns'"
+
+# Still healthy after all of it.
+json 200 good-again good.json
+kill -0 "$cotel_pid" 2>/dev/null || fail "cotel died"
+pass "keep-alive connection reused; a good request afterwards still 200"
