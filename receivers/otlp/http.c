@@ -468,7 +468,12 @@ static bool client_verified(otlp_http_t *h, struct MHD_Connection *conn)
     return gnutls_certificate_verify_peers2((gnutls_session_t)ci->tls_session, &st) == 0 && st == 0;
 }
 
-static http_req_t *req_new(otlp_http_t *h, ct_signal_t sig, int body_type, int encoding)
+/*
+ * A request's state. An uncompressed body of known length gets its buffer at
+ * once: growing it by doubling would hold two copies at the last step.
+ */
+static http_req_t *req_new(otlp_http_t *h, ct_signal_t sig, int body_type, int encoding,
+                           uint64_t declared)
 {
     http_req_t *q = calloc(1, sizeof *q);
     uint64_t limit = h->cfg->max_request_body_size;
@@ -482,6 +487,8 @@ static http_req_t *req_new(otlp_http_t *h, ct_signal_t sig, int body_type, int e
     q->encoding = encoding;
     q->body.max = limit > SIZE_MAX ? SIZE_MAX : (size_t)limit;
     q->zstd_hint = 1;
+    if (encoding == ENC_IDENTITY && declared > 0 && declared <= q->body.max)
+        ct_buf_reserve(&q->body, (size_t)declared); /* short of memory: it grows as it comes */
     if (encoding == ENC_GZIP || encoding == ENC_DEFLATE) {
         if (inflateInit2(&q->z, encoding == ENC_GZIP ? 15 + 16 : 15) != Z_OK)
             goto fail;
@@ -526,6 +533,7 @@ static enum MHD_Result req_begin(otlp_http_t *h, struct MHD_Connection *conn, co
     const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     int sig = path_signal(h->cfg, url);
     int body_type, encoding;
+    uint64_t declared;
     char msg[256];
     http_req_t *q;
 
@@ -564,14 +572,15 @@ static enum MHD_Result req_begin(otlp_http_t *h, struct MHD_Connection *conn, co
                                    msg);
         return respond_status(h, conn, MHD_HTTP_BAD_REQUEST, body_type, CT_INVALID_ARGUMENT, msg);
     }
-    if (clen != NULL && strtoull(clen, NULL, 10) > h->cfg->max_request_body_size) {
+    declared = clen != NULL ? strtoull(clen, NULL, 10) : 0;
+    if (declared > h->cfg->max_request_body_size) {
         snprintf(msg, sizeof msg, "request body larger than max_request_body_size (%llu bytes)",
                  (unsigned long long)h->cfg->max_request_body_size);
         return respond_status(h, conn, MHD_HTTP_CONTENT_TOO_LARGE, body_type, CT_RESOURCE_EXHAUSTED,
                               msg);
     }
 
-    q = req_new(h, (ct_signal_t)sig, body_type, encoding);
+    q = req_new(h, (ct_signal_t)sig, body_type, encoding, declared);
     if (q == NULL) {
         ct_log_error(r->inst->name, "out of memory while starting to read an HTTP request");
         return respond_status(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE, body_type, CT_UNAVAILABLE,

@@ -80,6 +80,7 @@ receivers:
     protocols:
       http:
         endpoint: 127.0.0.1:$port
+        include_metadata: true
         cors:
           allowed_origins: ["https://*.example.com", "http://localhost:3000"]
           allowed_headers: ["X-Custom-Header"]
