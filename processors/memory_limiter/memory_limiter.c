@@ -204,8 +204,13 @@ static void check_locked(void)
     for (limiter_t *l = mon.limiters; l != NULL; l = l->next)
         over |= resident > l->soft;
     if (over && p->release != NULL) {
+        uint64_t t0 = ct_now_mono_ns(), before = resident;
         p->release(p->arg);
         resident = p->resident(p->arg);
+        ct_log_debug("processor/memory_limiter",
+                     "%s handed back %.1f MiB in %.2f ms (resident %.1f MiB)",
+                     ct_memory_allocator_name(), mib(before > resident ? before - resident : 0),
+                     (double)(ct_now_mono_ns() - t0) / 1e6, mib(resident));
     }
     atomic_store(&mon.live, p->live(p->arg));
     atomic_store(&mon.resident, resident);
