@@ -339,6 +339,13 @@ static ct_code_t batch_consume(ct_instance_t *inst, ct_request_t *req)
 
     if (req->items == 0)
         return CT_OK; /* nothing to batch: the Go collector drops empty requests too */
+    /*
+     * An exporter downstream keeps a persistent queue: the sender must be
+     * answered only once the data is on disk, so nothing is held here; the
+     * queue merges entries into batches when it reads them back.
+     */
+    if (inst->durable_downstream)
+        return ct_consume(inst->next_stage, req);
 
     pthread_mutex_lock(&st->lock);
     sh = shard_get(inst, req, &code);

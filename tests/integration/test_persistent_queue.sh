@@ -2,9 +2,11 @@
 # The persistent queue keeps every acknowledged item through kill -9: the SDK sends a steady
 # stream while the Kafka broker is down, cotel is killed with SIGKILL mid-stream and started
 # again, the broker comes back, and every span the SDK saw acknowledged must be in Kafka
-# (duplicates allowed and reported). Then damage on disk: a torn tail and a flipped byte are
-# dropped and reported at start while the intact entries are delivered. Then the disk bound:
-# past it the receiver refuses with UNAVAILABLE and nothing already queued is lost.
+# (duplicates allowed and reported). The pipeline has a batch processor with a long timeout,
+# which must not hold back what the queue has not persisted. Then damage on disk: a torn tail
+# and a flipped byte are dropped and reported at start while the intact entries are delivered.
+# Then the disk bound: past it the receiver refuses with UNAVAILABLE and nothing already
+# queued is lost.
 source "${COTEL_SOURCE_DIR:-$(dirname "$0")/../..}/exporters/kafka/test_lib.sh"
 
 start_kd
@@ -31,8 +33,18 @@ exporters:
     timeout: 3s
     retry_on_failure: {initial_interval: 500ms, max_interval: 2s, max_elapsed_time: 0}
     sending_queue: {storage: file_storage, queue_size: 100000, num_consumers: 2}
-$(service_section kafka)
+processors:
+  # A batch that would hold spans for 10 s: with a persistent queue downstream it must hold
+  # nothing, or the kill -9 below loses what the SDK saw acknowledged.
+  batch: {timeout: 10s, send_batch_size: 100000}
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:$METRICS_PORT
   extensions: [file_storage]
+  pipelines:
+    traces: {receivers: [otlp], processors: [batch], exporters: [kafka]}
+    logs: {receivers: [otlp], processors: [batch], exporters: [kafka]}
 EOF
 }
 write_config 1GiB
