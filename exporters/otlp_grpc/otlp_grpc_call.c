@@ -318,7 +318,9 @@ static void run_call(ct_instance_t *inst, grpc_call *call, grpc_completion_queue
         goto out;
     }
     gpr_timespec limit =
-        gpr_time_add(deadline, gpr_time_from_millis(DEADLINE_GRACE_MS, GPR_TIMESPAN));
+        gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0
+            ? deadline
+            : gpr_time_add(deadline, gpr_time_from_millis(DEADLINE_GRACE_MS, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_pluck(cq, &tag, limit, NULL);
     if (ev.type == GRPC_QUEUE_TIMEOUT) {
         /* The deadline should have ended it; make sure, and take the event. */
@@ -353,9 +355,12 @@ ct_send_result_t otlp_grpc_exporter_send(ct_instance_t *inst, ct_request_t *req)
         fail(&res, CT_UNAVAILABLE, true, "cannot create a gRPC completion queue");
         goto out;
     }
-    uint64_t timeout = cfg->settings.timeout ? cfg->settings.timeout : 5000000000ull;
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                         gpr_time_from_nanos((int64_t)timeout, GPR_TIMESPAN));
+    /* timeout: 0 means none, as in the Go collector; shutdown still cancels the call. */
+    uint64_t timeout = cfg->settings.timeout;
+    gpr_timespec deadline = timeout == 0
+                                ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
+                                : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                               gpr_time_from_nanos((int64_t)timeout, GPR_TIMESPAN));
     active.call = grpc_channel_create_registered_call(st->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
                                                       cq, st->methods[req->signal], deadline, NULL);
     if (active.call == NULL) {
