@@ -320,8 +320,8 @@ cotel_config "$work/outage.yaml" "$rport" "$mport" "$(otlp_exporter "$oport" "  
 ")" otlp_grpc
 start_cotel cotel-outage "$work/outage.yaml"
 timeout 150 node "$js/send.js" --signal traces --protocol grpc \
-    --endpoint "http://127.0.0.1:$rport" --count 5000 --batch 50 --rate 100 --manifest "$work/outage.json" --seed "outage-$RANDOM" \
-    >"$work/send-outage.log" 2>&1 &
+    --endpoint "http://127.0.0.1:$rport" --count 5000 --batch 50 --rate 100 \
+    --manifest "$work/outage.json" --seed "outage-$RANDOM" >"$work/send-outage.log" 2>&1 &
 sender=$!
 pids[sender]=$sender
 sleep 5
