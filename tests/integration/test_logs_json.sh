@@ -168,4 +168,26 @@ assert any("\twarn\texporter/otlp_grpc/nowhere\t" in l for l in lines)
 print("ok: %d console lines" % len(lines))
 EOF
 
+# --- 4. A failure at start is one JSON error line, and cotel exits 1 (it does not hang).
+GRPC=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' \
+    "$GRPC" &
+holder=$!
+wait_for 10 port_open "$GRPC" || fail "could not occupy port $GRPC"
+write_config "$work/busy.yaml" info json
+rc=0
+timeout 20 "$COTEL" --config "$work/busy.yaml" 2>"$work/cotel.err" || rc=$?
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+[ "$rc" -eq 1 ] || fail "exit status $rc when the receiver's port is taken, expected 1"
+python3 - "$work/cotel.err" <<'EOF' || fail "the start failure is not a JSON error line"
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8").read().splitlines()]
+errors = [o for o in objs if o["level"] == "error"]
+assert errors and "cannot start" in errors[-1]["msg"], objs
+assert "cannot listen" in errors[-1]["msg"], errors[-1]
+print("ok: start failure: %s" % errors[-1]["msg"])
+EOF
+
 echo "PASS: JSON logs parse line by line with ts/level/component/msg; levels filter; console lines"
