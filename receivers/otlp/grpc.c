@@ -79,19 +79,25 @@ struct otlp_grpc {
 };
 
 static ct_log_limit_t grpc_log_limit = CT_LOG_LIMIT_INIT;
+static ct_log_limit_t grpc_resource_log_limit = CT_LOG_LIMIT_INIT;
 static pthread_once_t grpc_log_once = PTHREAD_ONCE_INIT;
 
 /*
  * gRPC core's own messages (a failed TLS handshake, a broken HTTP/2 frame)
  * mostly tell of clients' mistakes, one per connection: they go to cotel's
- * log at debug level, rate-limited, instead of straight to stderr. Our own
- * failures (a port that cannot be bound) are reported by this file.
+ * log at debug level, rate-limited, instead of straight to stderr. Running
+ * out of file descriptors or memory is ours to fix: a warning, rate-limited.
+ * Other failures of our own (a port that cannot be bound) this file reports.
  */
 static void grpc_log_to_cotel(gpr_log_func_args *a)
 {
-    if (ct_log_enabled(CT_LOG_DEBUG))
+    const char *m = a->message;
+
+    if (strstr(m, "Too many open files") != NULL || strstr(m, "Cannot allocate memory") != NULL)
+        ct_log_limited(&grpc_resource_log_limit, 10000000000ull, CT_LOG_WARN, "grpc", "%s", m);
+    else if (ct_log_enabled(CT_LOG_DEBUG))
         ct_log_limited(&grpc_log_limit, 1000000000ull, CT_LOG_DEBUG, "grpc", "%s:%d: %s", a->file,
-                       a->line, a->message);
+                       a->line, m);
 }
 
 static void grpc_log_setup(void)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # OTLP over gRPC end to end: the OpenTelemetry JS SDK (tests/js/send.js) sends traces, metrics
 # and logs, plain and gzip-compressed, to cotel's otlp receiver; the file exporter must write
-# every item unchanged (tests/js/verify.js), and the receiver's counters must agree.
+# every item unchanged (tests/js/verify.js), and the receiver's counters must agree. Also:
+# include_metadata passes the call's metadata on (seen by a batch processor's metadata_keys).
 set -euo pipefail
 export LC_ALL=C
 
@@ -62,16 +63,21 @@ free_port() {
              s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
 }
 
-# counter NAME: the value of one of the receiver's counters, from cotel's metrics endpoint.
-counter() {
+# metric NAME LABEL: the value of a metric whose labels include LABEL, from cotel's endpoint.
+metric() {
     node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' \
         "http://127.0.0.1:$mport/metrics" |
-        awk -v name="$1" '$1 ~ "^" name "\\{" && $1 ~ /receiver="otlp",transport="grpc"/ {
-                              print $2; found = 1 }
-                          END { if (!found) print "absent" }'
+        awk -v name="$1" -v label="$2" '$1 ~ "^" name "\\{" && index($1, label) {
+                                            print $2; found = 1 }
+                                        END { if (!found) print "absent" }'
 }
+counter() { metric "$1" 'receiver="otlp",transport="grpc"'; }
 
+# otlp/md and otlp/nomd differ only in include_metadata; their batch processors group by the
+# x-tenant metadata key, so the groups they count show whether the metadata came along.
 port=$(free_port)
+md_port=$(free_port)
+nomd_port=$(free_port)
 mport=$(free_port)
 cat >"$work/cotel.yaml" <<EOF
 receivers:
@@ -79,10 +85,24 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:$port
+  otlp/md:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$md_port
+        include_metadata: true
+  otlp/nomd:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$nomd_port
+processors:
+  batch/md: {metadata_keys: [x-tenant], timeout: 100ms}
+  batch/nomd: {metadata_keys: [x-tenant], timeout: 100ms}
 exporters:
   file:
     path: $work/out.jsonl
     format: json
+  file/md:
+    path: $work/md.jsonl
 service:
   telemetry:
     metrics:
@@ -91,13 +111,17 @@ service:
     traces: {receivers: [otlp], exporters: [file]}
     metrics: {receivers: [otlp], exporters: [file]}
     logs: {receivers: [otlp], exporters: [file]}
+    traces/md: {receivers: [otlp/md], processors: [batch/md], exporters: [file/md]}
+    traces/nomd: {receivers: [otlp/nomd], processors: [batch/nomd], exporters: [file/md]}
 EOF
 
 : >"$work/cotel.err" # exists before the first look at it
 "$COTEL" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
 cotel_pid=$!
-wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$port" "$work/cotel.err" ||
-    fail "the receiver did not log that it listens on 127.0.0.1:$port"
+for p in $port $md_port $nomd_port; do
+    wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$p" "$work/cotel.err" ||
+        fail "no receiver logged that it listens on 127.0.0.1:$p"
+done
 : >"$work/empty.bin"
 status=$("$RAW" --wait --timeout 10 "127.0.0.1:$port" traces "$work/empty.bin") ||
     fail "no answer to an empty request"
@@ -119,6 +143,24 @@ for signal in traces metrics logs; do
     send "$signal" 120 40 gzip --gzip
     expected[$signal]=420
 done
+
+# include_metadata: three tenants make three groups only where the metadata is passed on.
+node -e '
+const len = (f, b) => Buffer.concat([Buffer.from([f * 8 + 2, b.length]), b]);
+const span = Buffer.concat([len(1, Buffer.alloc(16, 5)), len(2, Buffer.alloc(8, 5)),
+                            len(5, Buffer.from("md"))]);
+require("fs").writeFileSync(process.argv[1], len(1, len(2, len(2, span))));' "$work/md.bin"
+for p in $md_port $nomd_port; do
+    for tenant in a b c; do
+        status=$("$RAW" --timeout 10 --header "x-tenant=$tenant" "127.0.0.1:$p" traces \
+            "$work/md.bin") || fail "no answer from 127.0.0.1:$p"
+        [ "$status" = OK ] || fail "a request with metadata got $status, want OK"
+    done
+done
+groups=$(metric otelcol_processor_batch_metadata_cardinality 'processor="batch/md"')
+[ "$groups" = 3 ] || fail "with include_metadata, batch/md saw $groups tenants, want 3"
+groups=$(metric otelcol_processor_batch_metadata_cardinality 'processor="batch/nomd"')
+[ "$groups" = 1 ] || fail "without include_metadata, batch/nomd saw $groups tenants, want 1"
 
 # Counted before the stop: every item went in, none was refused.
 for pair in traces:spans metrics:metric_points logs:log_records; do
@@ -144,6 +186,9 @@ for signal in traces metrics logs; do
         >"$work/verify-$signal.out" ||
         fail "verify.js $signal: $(head -c 2000 "$work/verify-$signal.out")"
 done
+
+md_spans=$(grep -o '"name":"md"' "$work/md.jsonl" | wc -l)
+[ "$md_spans" -eq 6 ] || fail "$md_spans spans with metadata in the file, want 6"
 
 if grep -E $'\t(warn|error)\t' "$work/cotel.err" >/dev/null; then
     fail "cotel logged warnings or errors on good traffic"
