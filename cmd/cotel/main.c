@@ -22,23 +22,30 @@
 #define COTEL_VERSION "dev"
 #endif
 
-/* With no --config: OTLP over gRPC on localhost:4317 into the debug exporter. */
-/* clang-format off */
+/*
+ * With no --config: OTLP gRPC on localhost:4317, the two processors every
+ * production pipeline runs, into the debug exporter.
+ */
 static const char default_config[] =
     "receivers:\n"
     "  otlp:\n"
     "    protocols:\n"
     "      grpc:\n"
     "        endpoint: localhost:4317\n"
+    "processors:\n"
+    "  memory_limiter:\n"
+    "    check_interval: 1s\n"
+    "    limit_percentage: 80\n"
+    "    spike_limit_percentage: 25\n"
+    "  batch:\n"
     "exporters:\n"
     "  debug:\n"
     "    verbosity: basic\n"
     "service:\n"
     "  pipelines:\n"
-    "    traces: {receivers: [otlp], exporters: [debug]}\n"
-    "    metrics: {receivers: [otlp], exporters: [debug]}\n"
-    "    logs: {receivers: [otlp], exporters: [debug]}\n";
-/* clang-format on */
+    "    traces: {receivers: [otlp], processors: [memory_limiter, batch], exporters: [debug]}\n"
+    "    metrics: {receivers: [otlp], processors: [memory_limiter, batch], exporters: [debug]}\n"
+    "    logs: {receivers: [otlp], processors: [memory_limiter, batch], exporters: [debug]}\n";
 
 static void usage(FILE *out)
 {
