@@ -75,6 +75,10 @@ exporters:
       queue_size: 321
 service:
   telemetry:
+    # Added to every series as labels (dots become underscores), as the Go collector does.
+    resource:
+      service.name: cotel-agent
+      k8s.node.name: node-a
     metrics:
       readers:
         - pull:
@@ -140,8 +144,8 @@ send traces "$N_SPANS" 50
 send metrics "$N_POINTS" 40
 send logs "$N_LOGS" 30
 
-RCV='receiver=otlp,service_name=cotel,service_version=*,transport=grpc'
-EXP='exporter=file,service_name=cotel,service_version=*'
+RCV='k8s_node_name=node-a,receiver=otlp,service_name=cotel-agent,service_version=*,transport=grpc'
+EXP='exporter=file,k8s_node_name=node-a,service_name=cotel-agent,service_version=*'
 # expect SECONDS PROMQL PATTERN: waits until the query's whole answer matches the glob PATTERN.
 expect() {
     local got=""
@@ -169,9 +173,10 @@ done
 expect 10 otelcol_exporter_queue_capacity "$EXP* 321"
 expect 10 otelcol_exporter_queue_size "$EXP* 0"
 # Process metrics: present, the counters with _total, and plausible.
-expect 10 'otelcol_process_uptime_total > 0' "service_name=cotel,service_version=* *"
-expect 10 'otelcol_process_cpu_seconds_total > 0' "service_name=cotel,service_version=* *"
-expect 10 'otelcol_process_memory_rss > 1000000' "service_name=cotel,service_version=* *"
+RES='k8s_node_name=node-a,service_name=cotel-agent,service_version=*'
+expect 10 'otelcol_process_uptime_total > 0' "$RES *"
+expect 10 'otelcol_process_cpu_seconds_total > 0' "$RES *"
+expect 10 'otelcol_process_memory_rss > 1000000' "$RES *"
 # Every series carries one service_instance_id, the same for all.
 ids=$(curl -fsG "http://127.0.0.1:$PROM/api/v1/label/service_instance_id/values" |
     python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)["data"]))')
