@@ -43,8 +43,11 @@ typedef struct ct_exporter_settings {
 extern const ct_opt_t ct_retry_opts[];
 extern const ct_opt_t ct_queue_opts[];
 
-#define CT_EXPORTER_SETTINGS_OPTS(T, F)                                                       \
-    {"timeout", CT_OPT_DURATION, offsetof(T, F.timeout), "5s", 0, 0, NULL,                    \
+#define CT_EXPORTER_SETTINGS_OPTS(T, F) CT_EXPORTER_SETTINGS_OPTS_TIMEOUT(T, F, "5s")
+
+/* The same with another default timeout (the Go otlp_http exporter's is 30s). */
+#define CT_EXPORTER_SETTINGS_OPTS_TIMEOUT(T, F, TIMEOUT)                                      \
+    {"timeout", CT_OPT_DURATION, offsetof(T, F.timeout), TIMEOUT, 0, 0, NULL,                 \
      "time limit of one send attempt"},                                                       \
     {"retry_on_failure", CT_OPT_SECTION, offsetof(T, F.retry.present), NULL, 0, 0, NULL,      \
      "retry with exponential backoff", ct_retry_opts, offsetof(T, F.retry)},                  \

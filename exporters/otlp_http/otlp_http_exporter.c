@@ -47,7 +47,7 @@ static const ct_opt_t otlp_http_opts[] = {
      .flags = CT_OPT_SECRET},
     {"tls", CT_OPT_SECTION, F(tls_present), NULL, 0, 0, NULL, "TLS settings for https:// URLs",
      tls_opts, F(tls)},
-    CT_EXPORTER_SETTINGS_OPTS(otlp_http_exporter_cfg_t, settings),
+    CT_EXPORTER_SETTINGS_OPTS_TIMEOUT(otlp_http_exporter_cfg_t, settings, "30s"),
     CT_OPT_END,
 };
 
