@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the otlp receiver answers over gRPC to bad input, with exact status codes: truncated and
 # random bodies, wrong wire types, empty requests, empty scopes, oversized messages (plain and
-# gzip), unknown methods and signals with no pipeline. After each, a good request must still
-# succeed, and in the end exactly the good items are in the file, counted by the receiver.
+# gzip), unknown methods, signals with no pipeline, a pipeline that refuses. After each, a good
+# request must still succeed, and in the end exactly the good items are in the file, counted by
+# the receiver.
 set -euo pipefail
 export LC_ALL=C
 
@@ -133,6 +134,7 @@ node "$work/gen.js" "$work" || fail "could not write the test requests"
 
 port=$(free_port)
 port2=$(free_port)
+port3=$(free_port)
 mport=$(free_port)
 cat >"$work/cotel.yaml" <<EOF
 receivers:
@@ -150,6 +152,13 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:$port2
+  otlp/limited:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$port3
+processors:
+  # Always over a 1 MiB limit: the pipeline refuses everything this receiver takes.
+  memory_limiter: {check_interval: 100ms, limit_mib: 1, spike_limit_mib: 0}
 exporters:
   file:
     path: $work/out.jsonl
@@ -161,13 +170,16 @@ service:
     traces: {receivers: [otlp, otlp/traces_only], exporters: [file]}
     metrics: {receivers: [otlp], exporters: [file]}
     logs: {receivers: [otlp], exporters: [file]}
+    traces/limited: {receivers: [otlp/limited], processors: [memory_limiter], exporters: [file]}
 EOF
 
 : >"$work/cotel.err" # exists before the first look at it
 "$COTEL" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
 cotel_pid=$!
-wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$port2" "$work/cotel.err" ||
-    fail "the receivers did not log that they listen"
+for p in $port $port2 $port3; do
+    wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$p" "$work/cotel.err" ||
+        fail "no receiver logged that it listens on 127.0.0.1:$p"
+done
 
 good_spans=0
 good_points=0
@@ -239,16 +251,24 @@ grep -q "no logs pipeline" "$work/raw.err" ||
     fail "UNIMPLEMENTED without saying why: $(cat "$work/raw.err")"
 expect OK "127.0.0.1:$port2" traces good-traces
 expect_good
+# A pipeline that refuses (the memory limiter): UNAVAILABLE, so that the client retries.
+expect UNAVAILABLE "127.0.0.1:$port3" traces good-traces
+expect UNAVAILABLE "127.0.0.1:$port3" traces good-traces
+expect OK "127.0.0.1:$port3" traces empty
+expect_good
 
-# The counters saw exactly the good items, and nothing was refused by the pipeline.
+# The counters saw exactly the good items; only the limited pipeline refused any.
 for spec in spans:$((good_spans + 2)):0 metric_points:$good_points:0 log_records:$good_records:0; do
     IFS=: read -r item want _ <<<"$spec"
     total=0
-    for rcv in otlp otlp/traces_only; do
+    for rcv in otlp otlp/traces_only otlp/limited; do
         v=$(counter "otelcol_receiver_accepted_${item}_total" "$rcv")
         [ "$v" = absent ] || total=$((total + v))
         r=$(counter "otelcol_receiver_refused_${item}_total" "$rcv")
-        [ "$r" = absent ] || [ "$r" = 0 ] || fail "$rcv refused $r $item"
+        want_refused=0
+        [ "$rcv:$item" != otlp/limited:spans ] || want_refused=4
+        [ "$r" = absent ] || [ "$r" = "$want_refused" ] ||
+            fail "$rcv refused $r $item, want $want_refused"
     done
     [ "$total" = "$want" ] || fail "receivers accepted $total $item, want $want"
 done
@@ -301,8 +321,10 @@ if (JSON.stringify(got) !== JSON.stringify(want)) {
 EOF
     fail "the file does not hold exactly the good items"
 
-# Clients' mistakes are theirs: nothing above debug level in cotel's log.
-if grep -E $'\t(warn|error)\t' "$work/cotel.err" >/dev/null; then
-    fail "cotel logged warnings or errors for clients' mistakes"
-fi
+# Clients' mistakes are theirs: nothing above debug level in cotel's log (the memory limiter's
+# own warning about memory use is not about a client).
+grep -E $'\t(warn|error)\t' "$work/cotel.err" | grep -v $'\tprocessor/memory_limiter\t' \
+    >"$work/warnings" || true
+[ ! -s "$work/warnings" ] ||
+    fail "cotel logged warnings or errors for clients' mistakes: $(head -3 "$work/warnings")"
 echo "PASS: $checks calls answered with the expected status; the good items arrived intact"
