@@ -6,8 +6,7 @@
 #include <string.h>
 
 static const char *const kind_names[] = {"receiver", "processor", "exporter", "extension"};
-static const char *const kind_sections[] = {"receivers", "processors", "exporters",
-                                            "extensions"};
+static const char *const kind_sections[] = {"receivers", "processors", "exporters", "extensions"};
 
 const char *ct_kind_name(ct_kind_t k)
 {
@@ -27,8 +26,8 @@ static bool name_is(const char *name, const char *type, size_t len)
 const ct_factory_t *ct_factory_find(ct_kind_t kind, const char *type, size_t len)
 {
     for (const ct_factory_t *const *f = ct_builtin_factories; *f != NULL; f++) {
-        if ((*f)->kind == kind && (name_is((*f)->type, type, len) ||
-                                   name_is((*f)->alias, type, len)))
+        if ((*f)->kind == kind &&
+            (name_is((*f)->type, type, len) || name_is((*f)->alias, type, len)))
             return *f;
     }
     return NULL;

@@ -47,8 +47,7 @@ void ct_node_free(ct_node_t *n)
 }
 
 /* Appends the value of a ${...} reference (without the braces) to b. */
-static int expand_var(ct_buf_t *b, const char *ref, size_t len, const ct_node_t *at,
-                      ct_err_t *err)
+static int expand_var(ct_buf_t *b, const char *ref, size_t len, const ct_node_t *at, ct_err_t *err)
 {
     char name[256];
     const char *def = NULL;
@@ -70,8 +69,8 @@ static int expand_var(ct_buf_t *b, const char *ref, size_t len, const ct_node_t 
         return ct_errf(err, at, "invalid environment variable reference");
     for (size_t i = 0; i < len; i++) {
         if (ref[i] == ':')
-            return ct_errf(err, at, "unsupported configuration provider in '${%.*s}'",
-                           (int)len, ref);
+            return ct_errf(err, at, "unsupported configuration provider in '${%.*s}'", (int)len,
+                           ref);
         if (!isalnum((unsigned char)ref[i]) && ref[i] != '_')
             return ct_errf(err, at, "invalid environment variable name '%.*s'", (int)len, ref);
     }
@@ -310,7 +309,7 @@ int ct_parse_duration(const char *s, uint64_t *ns)
     static const struct {
         const char *unit;
         double mult;
-    } units[] = {{"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
+    } units[] = {{"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
                  {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
     const char *p = s;
     double total = 0;
@@ -354,9 +353,17 @@ int ct_parse_size(const char *s, uint64_t *bytes)
     static const struct {
         const char *unit;
         uint64_t mult;
-    } units[] = {{"", 1},          {"B", 1},         {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
-                 {"GiB", 1ull << 30}, {"KB", 1000},   {"MB", 1000000},     {"GB", 1000000000},
-                 {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}};
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"KiB", 1ull << 10},
+                 {"MiB", 1ull << 20},
+                 {"GiB", 1ull << 30},
+                 {"KB", 1000},
+                 {"MB", 1000000},
+                 {"GB", 1000000000},
+                 {"Ki", 1ull << 10},
+                 {"Mi", 1ull << 20},
+                 {"Gi", 1ull << 30}};
     char *end;
     errno = 0;
     if (!isdigit((unsigned char)*s))
@@ -466,8 +473,8 @@ static bool out_of_bounds(const ct_opt_t *o, double v)
 
 static const char *type_name(ct_opt_type_t t)
 {
-    static const char *const names[] = {"string", "bool",   "int",     "float",
-                                        "duration", "size", "enum",    "list of strings",
+    static const char *const names[] = {"string",         "bool",    "int",  "float",
+                                        "duration",       "size",    "enum", "list of strings",
                                         "map of strings", "section", "any"};
     return names[t];
 }
@@ -524,9 +531,8 @@ static int set_scalar(const ct_opt_t *o, void *slot, const char *text, const ct_
         if (end != text && *end == '\0' && errno == 0 && plain >= 0)
             ns = (uint64_t)plain; /* an integer is nanoseconds, as in Go */
         else if (ct_parse_duration(text, &ns) != 0)
-            return ct_errf(err, at,
-                           "%s: '%s' is not a duration (write e.g. 200ms, 5s, 1m30s)", path,
-                           text);
+            return ct_errf(err, at, "%s: '%s' is not a duration (write e.g. 200ms, 5s, 1m30s)",
+                           path, text);
         if (out_of_bounds(o, (double)ns))
             return ct_errf(err, at, "%s: '%s' is out of range", path, text);
         *(uint64_t *)slot = ns;
@@ -535,8 +541,8 @@ static int set_scalar(const ct_opt_t *o, void *slot, const char *text, const ct_
     case CT_OPT_SIZE: {
         uint64_t b;
         if (ct_parse_size(text, &b) != 0)
-            return ct_errf(err, at, "%s: '%s' is not a size (bytes, or e.g. 512KiB, 20MiB)",
-                           path, text);
+            return ct_errf(err, at, "%s: '%s' is not a size (bytes, or e.g. 512KiB, 20MiB)", path,
+                           text);
         if (out_of_bounds(o, (double)b))
             return ct_errf(err, at, "%s: %s is out of range [%.0f, %.0f]", path, text, o->min,
                            o->max);
@@ -592,8 +598,7 @@ static const ct_opt_t *opt_find(const ct_opt_t *table, const char *key)
     return NULL;
 }
 
-static int unknown_key(const ct_opt_t *table, const ct_node_t *key, const char *what,
-                       ct_err_t *err)
+static int unknown_key(const ct_opt_t *table, const ct_node_t *key, const char *what, ct_err_t *err)
 {
     char known[512];
     size_t n = 0;
@@ -645,8 +650,7 @@ static int apply_one(const ct_opt_t *o, void *cfg, const ct_node_t *v, const cha
         for (size_t i = 0; i < v->n; i++) {
             const ct_node_t *item = v->items[i];
             if (item->kind != CT_NODE_SCALAR && item->kind != CT_NODE_NULL)
-                return ct_errf(err, item, "%s.%s: expected a string", path,
-                               v->keys[i]->value);
+                return ct_errf(err, item, "%s.%s: expected a string", path, v->keys[i]->value);
             kv->k[i] = strdup(v->keys[i]->value);
             kv->v[i] = strdup(item->kind == CT_NODE_SCALAR ? item->value : "");
             kv->n = i + 1;

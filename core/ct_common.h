@@ -17,10 +17,10 @@ typedef enum ct_signal {
 } ct_signal_t;
 
 #define CT_SIGNAL_BIT(s) (1u << (s))
-#define CT_SIGNALS_ALL 7u
+#define CT_SIGNALS_ALL   7u
 
-const char *ct_signal_name(ct_signal_t s);       /* "traces" */
-const char *ct_signal_item_name(ct_signal_t s);  /* "spans", "metric_points", "log_records" */
+const char *ct_signal_name(ct_signal_t s);      /* "traces" */
+const char *ct_signal_item_name(ct_signal_t s); /* "spans", "metric_points", "log_records" */
 int ct_signal_parse(const char *name, size_t len, ct_signal_t *out);
 
 /*

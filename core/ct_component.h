@@ -20,8 +20,8 @@ typedef enum ct_kind {
     CT_KIND_COUNT
 } ct_kind_t;
 
-const char *ct_kind_name(ct_kind_t k);        /* "receiver" */
-const char *ct_kind_section(ct_kind_t k);     /* "receivers" */
+const char *ct_kind_name(ct_kind_t k);    /* "receiver" */
+const char *ct_kind_section(ct_kind_t k); /* "receivers" */
 
 /*
  * Where data goes next. consume borrows req: a stage that keeps it takes a
@@ -45,11 +45,11 @@ typedef struct ct_exporter ct_exporter_t;
 
 typedef struct ct_instance {
     const ct_factory_t *factory;
-    char *id;          /* "kafka" or "kafka/main", as in the config */
-    char *name;        /* "exporter/kafka/main": for logs */
-    void *config;      /* factory->cfg_size bytes, filled from the option table */
+    char *id;              /* "kafka" or "kafka/main", as in the config */
+    char *name;            /* "exporter/kafka/main": for logs */
+    void *config;          /* factory->cfg_size bytes, filled from the option table */
     const ct_node_t *node; /* the component's config node, for error locations */
-    void *state;       /* the component's own */
+    void *state;           /* the component's own */
     ct_service_t *service;
 
     /* Receivers: where each signal goes (NULL: no pipeline of that signal uses it). */
@@ -84,7 +84,7 @@ struct ct_factory {
     const char *type;  /* "otlp" */
     const char *alias; /* an older name still accepted, e.g. "otlphttp"; may be NULL */
     ct_kind_t kind;
-    unsigned signals;  /* CT_SIGNAL_BIT mask; extensions: 0 */
+    unsigned signals; /* CT_SIGNAL_BIT mask; extensions: 0 */
     const char *description;
     const ct_opt_t *opts;
     size_t cfg_size;

@@ -12,21 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum ct_node_kind {
-    CT_NODE_NULL,
-    CT_NODE_SCALAR,
-    CT_NODE_MAP,
-    CT_NODE_SEQ
-} ct_node_kind_t;
+typedef enum ct_node_kind { CT_NODE_NULL, CT_NODE_SCALAR, CT_NODE_MAP, CT_NODE_SEQ } ct_node_kind_t;
 
 typedef struct ct_node ct_node_t;
 struct ct_node {
     ct_node_kind_t kind;
     const char *file;
-    int line, col;  /* 1-based position of the node in its file */
-    char *value;    /* SCALAR: the text, environment references expanded */
-    bool quoted;    /* SCALAR: written in quotes (never null, never a number) */
-    size_t n;       /* MAP, SEQ: number of entries */
+    int line, col;     /* 1-based position of the node in its file */
+    char *value;       /* SCALAR: the text, environment references expanded */
+    bool quoted;       /* SCALAR: written in quotes (never null, never a number) */
+    size_t n;          /* MAP, SEQ: number of entries */
     ct_node_t **keys;  /* MAP: key nodes (scalars) */
     ct_node_t **items; /* MAP: values; SEQ: items */
 };
@@ -89,8 +84,8 @@ typedef enum ct_opt_type {
 } ct_opt_type_t;
 
 #define CT_OPT_REQUIRED 0x1u /* must be present in the file */
-#define CT_OPT_SECRET 0x2u   /* never printed */
-#define CT_OPT_NO_FLAG ((size_t)-1)
+#define CT_OPT_SECRET   0x2u /* never printed */
+#define CT_OPT_NO_FLAG  ((size_t)-1)
 
 /*
  * One configuration key. Offsets are from the start of the component's
@@ -101,16 +96,19 @@ typedef struct ct_opt {
     const char *key;
     ct_opt_type_t type;
     size_t offset;
-    const char *def;     /* the default, as it would be written in YAML; NULL: none */
-    double min, max;     /* bounds for INT, DOUBLE, DURATION (ns), SIZE; both 0: none */
-    const char *choices; /* ENUM */
-    const char *desc;    /* one line */
+    const char *def;          /* the default, as it would be written in YAML; NULL: none */
+    double min, max;          /* bounds for INT, DOUBLE, DURATION (ns), SIZE; both 0: none */
+    const char *choices;      /* ENUM */
+    const char *desc;         /* one line */
     const struct ct_opt *sub; /* SECTION */
     size_t base;              /* SECTION: where the sub-table's struct starts */
     unsigned flags;
 } ct_opt_t;
 
-#define CT_OPT_END {NULL}
+#define CT_OPT_END                                                                                 \
+    {                                                                                              \
+        NULL                                                                                       \
+    }
 
 /* Context for error messages: the component id and the path inside it. */
 typedef struct ct_opt_ctx {

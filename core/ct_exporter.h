@@ -11,11 +11,11 @@
 typedef struct ct_retry_settings {
     bool present;
     bool enabled;
-    uint64_t initial_interval;  /* ns */
+    uint64_t initial_interval; /* ns */
     double randomization_factor;
     double multiplier;
-    uint64_t max_interval;      /* ns */
-    uint64_t max_elapsed_time;  /* ns; 0: retry until shutdown */
+    uint64_t max_interval;     /* ns */
+    uint64_t max_elapsed_time; /* ns; 0: retry until shutdown */
 } ct_retry_settings_t;
 
 enum { CT_SIZER_REQUESTS, CT_SIZER_ITEMS, CT_SIZER_BYTES };
@@ -25,8 +25,8 @@ typedef struct ct_queue_settings {
     bool enabled;
     int64_t num_consumers;
     int64_t queue_size;
-    int sizer;          /* CT_SIZER_* */
-    char *storage;      /* file_storage extension id for a persistent queue; NULL: memory */
+    int sizer;     /* CT_SIZER_* */
+    char *storage; /* file_storage extension id for a persistent queue; NULL: memory */
     bool block_on_overflow;
 } ct_queue_settings_t;
 
@@ -46,6 +46,7 @@ extern const ct_opt_t ct_queue_opts[];
 #define CT_EXPORTER_SETTINGS_OPTS(T, F) CT_EXPORTER_SETTINGS_OPTS_TIMEOUT(T, F, "5s")
 
 /* The same with another default timeout (the Go otlp_http exporter's is 30s). */
+/* clang-format off */
 #define CT_EXPORTER_SETTINGS_OPTS_TIMEOUT(T, F, TIMEOUT)                                      \
     {"timeout", CT_OPT_DURATION, offsetof(T, F.timeout), TIMEOUT, 0, 0, NULL,                 \
      "time limit of one send attempt"},                                                       \
@@ -53,6 +54,7 @@ extern const ct_opt_t ct_queue_opts[];
      "retry with exponential backoff", ct_retry_opts, offsetof(T, F.retry)},                  \
     {"sending_queue", CT_OPT_SECTION, offsetof(T, F.queue.present), NULL, 0, 0, NULL,         \
      "queue between the pipeline and the destination", ct_queue_opts, offsetof(T, F.queue)}
+/* clang-format on */
 
 /* Engine side: builds the queue and retry loop around an exporter instance. */
 ct_exporter_t *ct_exporter_new(ct_instance_t *inst, ct_err_t *err);

@@ -31,19 +31,22 @@ typedef struct ct_log_limit {
     _Atomic uint64_t suppressed;
 } ct_log_limit_t;
 
-#define CT_LOG_LIMIT_INIT {0, 0}
+#define CT_LOG_LIMIT_INIT                                                                          \
+    {                                                                                              \
+        0, 0                                                                                       \
+    }
 
 void ct_log_limited(ct_log_limit_t *lim, uint64_t interval_ns, ct_log_level_t level,
                     const char *component, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 #define ct_log_error(comp, ...) ct_log(CT_LOG_ERROR, comp, __VA_ARGS__)
-#define ct_log_warn(comp, ...) ct_log(CT_LOG_WARN, comp, __VA_ARGS__)
-#define ct_log_info(comp, ...) ct_log(CT_LOG_INFO, comp, __VA_ARGS__)
-#define ct_log_debug(comp, ...)                                                              \
-    do {                                                                                     \
-        if (ct_log_enabled(CT_LOG_DEBUG))                                                    \
-            ct_log(CT_LOG_DEBUG, comp, __VA_ARGS__);                                         \
+#define ct_log_warn(comp, ...)  ct_log(CT_LOG_WARN, comp, __VA_ARGS__)
+#define ct_log_info(comp, ...)  ct_log(CT_LOG_INFO, comp, __VA_ARGS__)
+#define ct_log_debug(comp, ...)                                                                    \
+    do {                                                                                           \
+        if (ct_log_enabled(CT_LOG_DEBUG))                                                          \
+            ct_log(CT_LOG_DEBUG, comp, __VA_ARGS__);                                               \
     } while (0)
 
 #endif

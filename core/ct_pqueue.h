@@ -28,10 +28,10 @@ typedef struct ct_pqueue_opts {
     const char *metric_label; /* e.g. exporter="kafka" */
     bool fsync;
     uint64_t segment_bytes;
-    uint64_t max_bytes;       /* 0: no disk bound */
-    uint64_t capacity;        /* in sizer units; 0: none */
-    int sizer;                /* CT_SIZER_* */
-    size_t merge_max_items;   /* a read merges consecutive entries up to this many items */
+    uint64_t max_bytes;     /* 0: no disk bound */
+    uint64_t capacity;      /* in sizer units; 0: none */
+    int sizer;              /* CT_SIZER_* */
+    size_t merge_max_items; /* a read merges consecutive entries up to this many items */
     size_t merge_max_bytes;
 } ct_pqueue_opts_t;
 

@@ -30,8 +30,8 @@ const char *ct_metadata_get(const ct_metadata_t *md, const char *key);
 typedef struct ct_request {
     atomic_int refs;
     ct_signal_t signal;
-    size_t items;      /* spans, metric data points or log records */
-    size_t len;        /* bytes of the encoded Export*ServiceRequest */
+    size_t items; /* spans, metric data points or log records */
+    size_t len;   /* bytes of the encoded Export*ServiceRequest */
     const uint8_t *data;
     ct_metadata_t *metadata; /* may be NULL */
     uint64_t received_ns;    /* monotonic time of receipt, for latency */

@@ -19,7 +19,7 @@ typedef struct ct_telemetry_settings {
     char *log_level;
     int log_encoding; /* 0 console, 1 json */
     char *metrics_level;
-    char *metrics_address;   /* host:port of the Prometheus endpoint; NULL: off */
+    char *metrics_address;     /* host:port of the Prometheus endpoint; NULL: off */
     uint64_t shutdown_timeout; /* ns: how long shutdown may drain */
 } ct_telemetry_settings_t;
 

@@ -36,8 +36,8 @@ typedef struct ct_wire_entry {
     uint32_t parent;   /* scope -> resource, metric -> scope, item -> scope or metric */
     uint32_t field;    /* its field number; metric: that of its data (5 gauge ... 11 summary) */
     uint32_t data_off, data_len; /* metric: payload of that data message */
-    uint32_t other;      /* bytes of the payload that are not child entries */
-    uint32_t data_other; /* metric: bytes of the data message that are not data points */
+    uint32_t other;              /* bytes of the payload that are not child entries */
+    uint32_t data_other;         /* metric: bytes of the data message that are not data points */
 } ct_wire_entry_t;
 
 typedef struct ct_wire_index {

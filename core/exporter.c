@@ -23,32 +23,32 @@
 const ct_opt_t ct_retry_opts[] = {
     {"enabled", CT_OPT_BOOL, offsetof(ct_retry_settings_t, enabled), "true", 0, 0, NULL,
      "retry failed sends"},
-    {"initial_interval", CT_OPT_DURATION, offsetof(ct_retry_settings_t, initial_interval), "5s",
-     0, 0, NULL, "wait before the first retry"},
+    {"initial_interval", CT_OPT_DURATION, offsetof(ct_retry_settings_t, initial_interval), "5s", 0,
+     0, NULL, "wait before the first retry"},
     {"randomization_factor", CT_OPT_DOUBLE, offsetof(ct_retry_settings_t, randomization_factor),
      "0.5", 0, 1, NULL, "jitter: each wait is spread by +- this fraction"},
-    {"multiplier", CT_OPT_DOUBLE, offsetof(ct_retry_settings_t, multiplier), "1.5", 1, 100,
-     NULL, "growth of the wait after each retry"},
+    {"multiplier", CT_OPT_DOUBLE, offsetof(ct_retry_settings_t, multiplier), "1.5", 1, 100, NULL,
+     "growth of the wait after each retry"},
     {"max_interval", CT_OPT_DURATION, offsetof(ct_retry_settings_t, max_interval), "30s", 0, 0,
      NULL, "longest wait between retries"},
-    {"max_elapsed_time", CT_OPT_DURATION, offsetof(ct_retry_settings_t, max_elapsed_time),
-     "300s", 0, 0, NULL, "give up on a request after this long (0: never)"},
+    {"max_elapsed_time", CT_OPT_DURATION, offsetof(ct_retry_settings_t, max_elapsed_time), "300s",
+     0, 0, NULL, "give up on a request after this long (0: never)"},
     CT_OPT_END,
 };
 
 const ct_opt_t ct_queue_opts[] = {
     {"enabled", CT_OPT_BOOL, offsetof(ct_queue_settings_t, enabled), "true", 0, 0, NULL,
      "queue requests between the pipeline and the destination"},
-    {"num_consumers", CT_OPT_INT, offsetof(ct_queue_settings_t, num_consumers), "10", 1, 1000,
-     NULL, "threads sending from the queue in parallel"},
-    {"queue_size", CT_OPT_INT, offsetof(ct_queue_settings_t, queue_size), "1000", 1, 1e12,
-     NULL, "capacity, in units of the sizer"},
+    {"num_consumers", CT_OPT_INT, offsetof(ct_queue_settings_t, num_consumers), "10", 1, 1000, NULL,
+     "threads sending from the queue in parallel"},
+    {"queue_size", CT_OPT_INT, offsetof(ct_queue_settings_t, queue_size), "1000", 1, 1e12, NULL,
+     "capacity, in units of the sizer"},
     {"sizer", CT_OPT_ENUM, offsetof(ct_queue_settings_t, sizer), "requests", 0, 0,
      "requests|items|bytes", "what queue_size counts"},
     {"storage", CT_OPT_STRING, offsetof(ct_queue_settings_t, storage), NULL, 0, 0, NULL,
      "a file_storage extension id: keep the queue on disk"},
-    {"block_on_overflow", CT_OPT_BOOL, offsetof(ct_queue_settings_t, block_on_overflow),
-     "false", 0, 0, NULL, "wait for room instead of refusing when full"},
+    {"block_on_overflow", CT_OPT_BOOL, offsetof(ct_queue_settings_t, block_on_overflow), "false", 0,
+     0, NULL, "wait for room instead of refusing when full"},
     CT_OPT_END,
 };
 
@@ -66,22 +66,23 @@ struct ct_exporter {
     pthread_cond_t wake;    /* work arrived, or stopping */
     pthread_cond_t changed; /* the queue shrank or a send finished */
     qnode_t *head, *tail;
-    size_t used;      /* in sizer units */
-    size_t items;     /* items queued */
-    size_t inflight;  /* requests being sent */
+    size_t used;     /* in sizer units */
+    size_t items;    /* items queued */
+    size_t inflight; /* requests being sent */
     bool accepting;
-    bool stopping;    /* consumers exit once the queue is empty */
-    bool abandon;     /* the drain deadline passed: stop retrying */
+    bool stopping; /* consumers exit once the queue is empty */
+    bool abandon;  /* the drain deadline passed: stop retrying */
 
     pthread_t *threads;
     size_t nthreads;
     _Atomic uint64_t failing_since;
-    ct_pqueue_t *pq;                     /* persistent queue, when sending_queue.storage is set */
+    ct_pqueue_t *pq; /* persistent queue, when sending_queue.storage is set */
     const ct_file_storage_cfg_t *storage;
 
     ct_counter_t *sent[CT_SIGNAL_COUNT];
     ct_counter_t *send_failed[CT_SIGNAL_COUNT];
     ct_counter_t *enqueue_failed[CT_SIGNAL_COUNT];
+    ct_histogram_t *latency[CT_SIGNAL_COUNT];
     ct_counter_t *queue_size;
     ct_counter_t *queue_capacity;
     ct_log_limit_t drop_log;
@@ -130,8 +131,8 @@ static bool wait_retry(ct_exporter_t *e, uint64_t until)
     return go_on;
 }
 
-static void count_failed(ct_exporter_t *e, const ct_request_t *req, size_t items,
-                         const char *why, const ct_send_result_t *res)
+static void count_failed(ct_exporter_t *e, const ct_request_t *req, size_t items, const char *why,
+                         const ct_send_result_t *res)
 {
     ct_counter_add(e->send_failed[req->signal], items);
     ct_log_limited(&e->drop_log, 5000000000ull, CT_LOG_ERROR, e->inst->name,
@@ -156,6 +157,8 @@ static int send_with_retry(ct_exporter_t *e, ct_request_t *req)
         if (res.code == CT_OK) {
             size_t rejected = res.rejected < req->items ? res.rejected : req->items;
             ct_counter_add(e->sent[req->signal], req->items - rejected);
+            ct_histogram_observe(e->latency[req->signal],
+                                 (double)(ct_now_mono_ns() - req->received_ns) / 1e6);
             atomic_store(&e->failing_since, 0);
             if (rejected > 0)
                 count_failed(e, req, rejected, "partial success, rejected by the destination",
@@ -284,8 +287,7 @@ static ct_code_t exporter_consume(ct_consumer_t *self, ct_request_t *req)
 
     pthread_mutex_lock(&e->lock);
     /* A request larger than the whole queue is taken when the queue is empty. */
-    while (e->accepting && e->used > 0 && e->used + sz > cap &&
-           e->settings.queue.block_on_overflow)
+    while (e->accepting && e->used > 0 && e->used + sz > cap && e->settings.queue.block_on_overflow)
         pthread_cond_wait(&e->changed, &e->lock);
     if (!e->accepting || (e->used > 0 && e->used + sz > cap)) {
         pthread_mutex_unlock(&e->lock);
@@ -308,6 +310,10 @@ static ct_code_t exporter_consume(ct_consumer_t *self, ct_request_t *req)
     return CT_OK;
 }
 
+/* Milliseconds; fine around the batch processor's default 200 ms timeout. */
+static const double latency_bounds[] = {1,   2,   5,   10,  20,  50,   100,  150,  200,  210,  225,
+                                        250, 300, 400, 500, 750, 1000, 2500, 5000, 10000, 30000};
+
 ct_exporter_t *ct_exporter_new(ct_instance_t *inst, ct_err_t *err)
 {
     ct_exporter_t *e = calloc(1, sizeof *e);
@@ -318,8 +324,8 @@ ct_exporter_t *ct_exporter_new(ct_instance_t *inst, ct_err_t *err)
     e->inst = inst;
     e->consumer.consume = exporter_consume;
     if (inst->factory->settings_offset != CT_OPT_NO_FLAG) {
-        e->settings = *(ct_exporter_settings_t *)((char *)inst->config +
-                                                  inst->factory->settings_offset);
+        e->settings =
+            *(ct_exporter_settings_t *)((char *)inst->config + inst->factory->settings_offset);
     } else {
         /* No shared settings in the table: a synchronous exporter with defaults. */
         e->settings.timeout = 5000000000ull;
@@ -334,10 +340,17 @@ ct_exporter_t *ct_exporter_new(ct_instance_t *inst, ct_err_t *err)
     pthread_cond_init(&e->changed, &ca);
     pthread_condattr_destroy(&ca);
 
-    char labels[256];
+    char labels[256], sig_labels[300];
     snprintf(labels, sizeof labels, "exporter=\"%s\"", inst->id);
     for (int s = 0; s < CT_SIGNAL_COUNT; s++) {
         char name[96];
+        snprintf(sig_labels, sizeof sig_labels, "%s,data_type=\"%s\"", labels,
+                 ct_signal_name((ct_signal_t)s));
+        e->latency[s] = ct_metrics_histogram("cotel_exporter_delivery_latency_milliseconds",
+                                             "Time from the receipt of a request's oldest item "
+                                             "to the destination's acknowledgement.",
+                                             sig_labels, latency_bounds,
+                                             CT_ARRAY_LEN(latency_bounds));
         const char *item = ct_signal_item_name((ct_signal_t)s);
         snprintf(name, sizeof name, "otelcol_exporter_sent_%s", item);
         e->sent[s] = ct_metrics_counter(name, "Items successfully sent to destination.", labels);
@@ -346,8 +359,7 @@ ct_exporter_t *ct_exporter_new(ct_instance_t *inst, ct_err_t *err)
             ct_metrics_counter(name, "Items that failed to be sent to destination.", labels);
         snprintf(name, sizeof name, "otelcol_exporter_enqueue_failed_%s", item);
         e->enqueue_failed[s] =
-            ct_metrics_counter(name, "Items that failed to be added to the sending queue.",
-                               labels);
+            ct_metrics_counter(name, "Items that failed to be added to the sending queue.", labels);
     }
     e->queue_size = ct_metrics_gauge("otelcol_exporter_queue_size",
                                      "Current size of the sending queue.", labels);
@@ -361,7 +373,8 @@ ct_exporter_t *ct_exporter_new(ct_instance_t *inst, ct_err_t *err)
         if (ext == NULL || strncmp(ext->id, "file_storage", 12) != 0) {
             ct_errf(err, ct_node_get(inst->node, "sending_queue"),
                     "exporters::%s::sending_queue::storage: '%s' is not a file_storage "
-                    "extension listed in service::extensions", inst->id, storage);
+                    "extension listed in service::extensions",
+                    inst->id, storage);
             ct_exporter_free(e);
             return NULL;
         }
@@ -382,9 +395,10 @@ static int open_pqueue(ct_exporter_t *e, ct_err_t *err)
 
     struct stat st;
     if (!e->storage->create_directory && stat(e->storage->directory, &st) != 0)
-        return ct_errf(err, e->inst->node, "%s: the file_storage directory %s does not exist "
-                       "(create it, or set create_directory: true)", e->inst->name,
-                       e->storage->directory);
+        return ct_errf(err, e->inst->node,
+                       "%s: the file_storage directory %s does not exist "
+                       "(create it, or set create_directory: true)",
+                       e->inst->name, e->storage->directory);
     ct_pqueue_opts_t o = {
         .dir = dir,
         .name = e->inst->name,
@@ -412,10 +426,8 @@ int ct_exporter_start(ct_exporter_t *e, ct_err_t *err)
     if (e->threads == NULL)
         return ct_errf(err, e->inst->node, "%s: out of memory", e->inst->name);
     for (size_t i = 0; i < n; i++) {
-        if (pthread_create(&e->threads[i], NULL, e->pq ? pq_consumer_main : consumer_main, e) !=
-            0)
-            return ct_errf(err, e->inst->node, "%s: cannot start queue consumers",
-                           e->inst->name);
+        if (pthread_create(&e->threads[i], NULL, e->pq ? pq_consumer_main : consumer_main, e) != 0)
+            return ct_errf(err, e->inst->node, "%s: cannot start queue consumers", e->inst->name);
         e->nthreads++;
     }
     return 0;
@@ -443,8 +455,10 @@ static void pq_shutdown(ct_exporter_t *e, uint64_t deadline_ns)
     e->nthreads = 0;
     size_t left = ct_pqueue_pending_items(e->pq);
     if (left > 0)
-        ct_log_warn(e->inst->name, "shutdown: %zu items stay in the persistent queue and will "
-                    "be sent after the next start", left);
+        ct_log_warn(e->inst->name,
+                    "shutdown: %zu items stay in the persistent queue and will "
+                    "be sent after the next start",
+                    left);
     ct_pqueue_free(e->pq);
     e->pq = NULL;
 }
@@ -483,8 +497,10 @@ void ct_exporter_shutdown(ct_exporter_t *e, uint64_t deadline_ns)
     pthread_mutex_unlock(&e->lock);
 
     if (left > 0)
-        ct_log_error(e->inst->name, "shutdown: %zu queued items could not be delivered before "
-                     "the deadline", left);
+        ct_log_error(e->inst->name,
+                     "shutdown: %zu queued items could not be delivered before "
+                     "the deadline",
+                     left);
     if (e->inst->factory->shutdown)
         e->inst->factory->shutdown(e->inst, deadline_ns);
     for (size_t i = 0; i < e->nthreads; i++)

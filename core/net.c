@@ -40,7 +40,8 @@ int ct_net_resolve(const char *address, struct sockaddr_storage *out, ct_err_t *
         return ct_errf(err, NULL, "invalid address '%s' (write host:port)", address);
     snprintf(port, sizeof port, "%d", p);
 
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);

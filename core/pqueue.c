@@ -27,7 +27,7 @@
 #include <zlib.h>
 
 #define ENTRY_MAGIC 0x31515443u /* "CTQ1" little endian */
-#define HDR_SIZE 20
+#define HDR_SIZE    20
 
 enum { E_PENDING, E_TAKEN, E_DONE };
 
@@ -156,8 +156,8 @@ static void drop_old_segments(ct_pqueue_t *q)
         struct stat st;
         seg_path(q, q->oldest_seg, path, sizeof path);
         if (stat(path, &st) == 0 && unlink(path) == 0)
-            q->disk_bytes -= (uint64_t)st.st_size < q->disk_bytes ? (uint64_t)st.st_size
-                                                                  : q->disk_bytes;
+            q->disk_bytes -=
+                (uint64_t)st.st_size < q->disk_bytes ? (uint64_t)st.st_size : q->disk_bytes;
     }
 }
 
@@ -227,8 +227,8 @@ int ct_pqueue_put(ct_pqueue_t *q, const ct_request_t *req)
         rc = -errno;
         goto out;
     }
-    entry_t e = {q->wseg, q->wsize, (uint32_t)req->len, (uint32_t)req->items,
-                 (uint8_t)req->signal, E_PENDING};
+    entry_t e = {q->wseg,  q->wsize, (uint32_t)req->len, (uint32_t)req->items, (uint8_t)req->signal,
+                 E_PENDING};
     q->wsize += need;
     q->disk_bytes += need;
     rc = push_entry(q, e);
@@ -298,8 +298,10 @@ int ct_pqueue_get(ct_pqueue_t *q, ct_pqueue_ticket_t *t)
         rc = read_payload(q, &copy[i], buf + at);
     free(copy);
     if (rc != 0) {
-        ct_log_error(q->name, "cannot read %zu queued entries back from %s: %s; they are "
-                     "lost", count, q->dir, strerror(-rc));
+        ct_log_error(q->name,
+                     "cannot read %zu queued entries back from %s: %s; they are "
+                     "lost",
+                     count, q->dir, strerror(-rc));
         free(buf);
         t->req = NULL;
         ct_pqueue_done(q, t);
@@ -391,11 +393,12 @@ static void recover_segment(ct_pqueue_t *q, uint64_t seg, uint64_t from, size_t 
             break;
         if (entry_crc(hdr, buf, len) != get_u32(hdr + 16)) {
             (*corrupt)++;
-            ct_log_error(q->name, "queue entry at %s offset %" PRIu64 " fails its checksum: "
-                         "dropped", path, off);
+            ct_log_error(q->name,
+                         "queue entry at %s offset %" PRIu64 " fails its checksum: "
+                         "dropped",
+                         path, off);
         } else {
-            entry_t e = {seg, off, len, get_u32(hdr + 8), (uint8_t)get_u32(hdr + 12),
-                         E_PENDING};
+            entry_t e = {seg, off, len, get_u32(hdr + 8), (uint8_t)get_u32(hdr + 12), E_PENDING};
             if (push_entry(q, e) != 0)
                 break;
             (*entries)++;
@@ -405,8 +408,10 @@ static void recover_segment(ct_pqueue_t *q, uint64_t seg, uint64_t from, size_t 
     }
     if (off < size) {
         (*corrupt)++;
-        ct_log_error(q->name, "%s: %" PRIu64 " bytes after offset %" PRIu64 " are torn or "
-                     "corrupt: truncated", path, size - off, off);
+        ct_log_error(q->name,
+                     "%s: %" PRIu64 " bytes after offset %" PRIu64 " are torn or "
+                     "corrupt: truncated",
+                     path, size - off, off);
         if (ftruncate(fd, (off_t)off) == 0)
             size = off;
     }
@@ -479,8 +484,10 @@ static int recover(ct_pqueue_t *q, ct_err_t *err)
     ct_counter_add(q->m_recovered, entries);
     ct_counter_add(q->m_corrupt, corrupt);
     if (entries > 0 || corrupt > 0)
-        ct_log_info(q->name, "recovered %zu queued requests (%zu items) from %s; %zu damaged "
-                    "parts dropped", entries, items, q->dir, corrupt);
+        ct_log_info(q->name,
+                    "recovered %zu queued requests (%zu items) from %s; %zu damaged "
+                    "parts dropped",
+                    entries, items, q->dir, corrupt);
     return 0;
 }
 
@@ -519,15 +526,22 @@ int ct_pqueue_open(ct_pqueue_t **out, const ct_pqueue_opts_t *opts, ct_err_t *er
         return ct_errf(err, NULL, "out of memory");
     }
     const char *lbl = opts->metric_label ? opts->metric_label : "";
-    q->m_size = ct_metrics_gauge("otelcol_exporter_queue_size", "Current size of the sending "
-                                 "queue.", lbl);
-    q->m_capacity = ct_metrics_gauge("otelcol_exporter_queue_capacity", "Capacity of the "
-                                     "sending queue.", lbl);
-    q->m_disk = ct_metrics_gauge("cotel_exporter_queue_disk_bytes", "Bytes of the persistent "
-                                 "queue on disk.", lbl);
+    q->m_size = ct_metrics_gauge("otelcol_exporter_queue_size",
+                                 "Current size of the sending "
+                                 "queue.",
+                                 lbl);
+    q->m_capacity = ct_metrics_gauge("otelcol_exporter_queue_capacity",
+                                     "Capacity of the "
+                                     "sending queue.",
+                                     lbl);
+    q->m_disk = ct_metrics_gauge("cotel_exporter_queue_disk_bytes",
+                                 "Bytes of the persistent "
+                                 "queue on disk.",
+                                 lbl);
     q->m_recovered = ct_metrics_counter("cotel_exporter_queue_recovered_requests",
                                         "Requests found in the persistent queue at start.", lbl);
-    q->m_corrupt = ct_metrics_counter("cotel_exporter_queue_corrupt_parts", "Damaged entries "
+    q->m_corrupt = ct_metrics_counter("cotel_exporter_queue_corrupt_parts",
+                                      "Damaged entries "
                                       "or tails dropped from the persistent queue at start.",
                                       lbl);
     ct_gauge_set(q->m_capacity, opts->capacity);

@@ -50,24 +50,24 @@ static const ct_opt_t logs_opts[] = {
      "accepted for compatibility; no effect"},
     {"disable_caller", CT_OPT_BOOL, offsetof(service_cfg_t, logs_disable_caller), "false", 0, 0,
      NULL, "accepted for compatibility; no effect"},
-    {"disable_stacktrace", CT_OPT_BOOL, offsetof(service_cfg_t, logs_disable_stacktrace),
-     "false", 0, 0, NULL, "accepted for compatibility; no effect"},
+    {"disable_stacktrace", CT_OPT_BOOL, offsetof(service_cfg_t, logs_disable_stacktrace), "false",
+     0, 0, NULL, "accepted for compatibility; no effect"},
     {"sampling", CT_OPT_RAW, offsetof(service_cfg_t, logs_sampling), NULL, 0, 0, NULL,
      "accepted for compatibility; cotel rate-limits repeated messages itself"},
-    {"output_paths", CT_OPT_STRINGS, offsetof(service_cfg_t, logs_output_paths), NULL, 0, 0,
-     NULL, "accepted for compatibility; logs go to stderr"},
-    {"error_output_paths", CT_OPT_STRINGS, offsetof(service_cfg_t, logs_error_output_paths),
-     NULL, 0, 0, NULL, "accepted for compatibility; logs go to stderr"},
-    {"initial_fields", CT_OPT_RAW, offsetof(service_cfg_t, logs_initial_fields), NULL, 0, 0,
-     NULL, "accepted for compatibility; no effect"},
+    {"output_paths", CT_OPT_STRINGS, offsetof(service_cfg_t, logs_output_paths), NULL, 0, 0, NULL,
+     "accepted for compatibility; logs go to stderr"},
+    {"error_output_paths", CT_OPT_STRINGS, offsetof(service_cfg_t, logs_error_output_paths), NULL,
+     0, 0, NULL, "accepted for compatibility; logs go to stderr"},
+    {"initial_fields", CT_OPT_RAW, offsetof(service_cfg_t, logs_initial_fields), NULL, 0, 0, NULL,
+     "accepted for compatibility; no effect"},
     CT_OPT_END,
 };
 
 static const ct_opt_t metrics_opts[] = {
-    {"level", CT_OPT_STRING, offsetof(service_cfg_t, telemetry.metrics_level), "normal", 0, 0,
-     NULL, "none turns the metrics endpoint off"},
-    {"address", CT_OPT_STRING, offsetof(service_cfg_t, telemetry.metrics_address), NULL, 0, 0,
-     NULL, "host:port of the Prometheus endpoint (older form of readers)"},
+    {"level", CT_OPT_STRING, offsetof(service_cfg_t, telemetry.metrics_level), "normal", 0, 0, NULL,
+     "none turns the metrics endpoint off"},
+    {"address", CT_OPT_STRING, offsetof(service_cfg_t, telemetry.metrics_address), NULL, 0, 0, NULL,
+     "host:port of the Prometheus endpoint (older form of readers)"},
     {"readers", CT_OPT_RAW, offsetof(service_cfg_t, metrics_readers), NULL, 0, 0, NULL,
      "a pull prometheus reader: [{pull: {exporter: {prometheus: {host, port}}}}]"},
     CT_OPT_END,
@@ -89,8 +89,7 @@ static const ct_opt_t service_opts[] = {
     {"extensions", CT_OPT_STRINGS, offsetof(service_cfg_t, extensions), NULL, 0, 0, NULL,
      "extensions to start"},
     {"pipelines", CT_OPT_RAW, offsetof(service_cfg_t, pipelines), NULL, 0, 0, NULL,
-     "traces|metrics|logs[/name]: {receivers, processors, exporters}", NULL, 0,
-     CT_OPT_REQUIRED},
+     "traces|metrics|logs[/name]: {receivers, processors, exporters}", NULL, 0, CT_OPT_REQUIRED},
     {"telemetry", CT_OPT_SECTION, offsetof(service_cfg_t, telemetry_present), NULL, 0, 0, NULL,
      "cotel's own logs and metrics", telemetry_opts, 0},
     {"shutdown_timeout", CT_OPT_DURATION, offsetof(service_cfg_t, telemetry.shutdown_timeout),
@@ -299,8 +298,7 @@ static component_def_t *pipeline_ref(ct_service_t *s, const ct_node_t *ref, ct_k
     }
     component_def_t *d = def_find(s, kind, ref->value);
     if (d == NULL) {
-        ct_errf(err, ref,
-                "service::pipelines::%s: %s '%s' is not defined in the '%s' section", pid,
+        ct_errf(err, ref, "service::pipelines::%s: %s '%s' is not defined in the '%s' section", pid,
                 ct_kind_name(kind), ref->value, ct_kind_section(kind));
         return NULL;
     }
@@ -326,13 +324,12 @@ static int list_node(const ct_node_t *p, const char *key, const char *pid, bool 
     *out = NULL;
     if (ct_node_is_null(n) || (n->kind == CT_NODE_SEQ && n->n == 0)) {
         if (required)
-            return ct_errf(err, p, "service::pipelines::%s: must have at least one %s", pid,
-                           key);
+            return ct_errf(err, p, "service::pipelines::%s: must have at least one %s", pid, key);
         return 0;
     }
     if (n->kind != CT_NODE_SEQ)
-        return ct_errf(err, n, "service::pipelines::%s::%s: expected a list of component ids",
-                       pid, key);
+        return ct_errf(err, n, "service::pipelines::%s::%s: expected a list of component ids", pid,
+                       key);
     *out = n;
     return 0;
 }
@@ -350,7 +347,8 @@ static int build_pipeline(ct_service_t *s, pipeline_t *p, ct_err_t *err)
         if (strcmp(k, "receivers") && strcmp(k, "processors") && strcmp(k, "exporters"))
             return ct_errf(err, p->node->keys[i],
                            "service::pipelines::%s: unknown key '%s' (valid keys: receivers, "
-                           "processors, exporters)", p->id, k);
+                           "processors, exporters)",
+                           p->id, k);
     }
 
     ct_consumer_t **outs = calloc(p->exporters->n, sizeof *outs);
@@ -358,8 +356,8 @@ static int build_pipeline(ct_service_t *s, pipeline_t *p, ct_err_t *err)
     if (outs == NULL)
         return ct_errf(err, p->node, "out of memory");
     for (size_t i = 0; i < p->exporters->n; i++) {
-        component_def_t *d = pipeline_ref(s, p->exporters->items[i], CT_KIND_EXPORTER, p->id,
-                                          p->signal, err);
+        component_def_t *d =
+            pipeline_ref(s, p->exporters->items[i], CT_KIND_EXPORTER, p->id, p->signal, err);
         ct_instance_t *inst = d ? shared_instance(s, d, err) : NULL;
         if (inst == NULL) {
             free(outs);
@@ -378,8 +376,8 @@ static int build_pipeline(ct_service_t *s, pipeline_t *p, ct_err_t *err)
     if (p->procs == NULL)
         return ct_errf(err, p->node, "out of memory");
     for (size_t i = p->nproc; i-- > 0;) {
-        component_def_t *d = pipeline_ref(s, procs->items[i], CT_KIND_PROCESSOR, p->id,
-                                          p->signal, err);
+        component_def_t *d =
+            pipeline_ref(s, procs->items[i], CT_KIND_PROCESSOR, p->id, p->signal, err);
         if (d == NULL)
             return -EINVAL;
         for (size_t j = 0; j < i; j++) {
@@ -425,8 +423,7 @@ static int wire_receivers(ct_service_t *s, ct_err_t *err)
                     if (strcmp(ref->value, d->id) != 0)
                         continue;
                     if (n == CT_ARRAY_LEN(outs))
-                        return ct_errf(err, ref, "receiver '%s' feeds too many pipelines",
-                                       d->id);
+                        return ct_errf(err, ref, "receiver '%s' feeds too many pipelines", d->id);
                     outs[n++] = p->first;
                 }
             }
@@ -465,7 +462,8 @@ static int build_pipelines(ct_service_t *s, ct_err_t *err)
         if (ct_signal_parse(id, tlen, &p->signal) != 0 || (slash && slash[1] == '\0'))
             return ct_errf(err, pl->keys[i],
                            "service::pipelines: invalid pipeline id '%s' (write traces, "
-                           "metrics or logs, optionally followed by /name)", id);
+                           "metrics or logs, optionally followed by /name)",
+                           id);
         if (p->node->kind != CT_NODE_MAP)
             return ct_errf(err, p->node, "service::pipelines::%s: expected a map", id);
         if (build_pipeline(s, p, err) != 0)
@@ -481,8 +479,10 @@ static int build_extensions(ct_service_t *s, ct_err_t *err)
         const char *id = s->cfg.extensions.v[i];
         component_def_t *d = def_find(s, CT_KIND_EXTENSION, id);
         if (d == NULL)
-            return ct_errf(err, svc, "service::extensions: extension '%s' is not defined in "
-                           "the 'extensions' section", id);
+            return ct_errf(err, svc,
+                           "service::extensions: extension '%s' is not defined in "
+                           "the 'extensions' section",
+                           id);
         if (shared_instance(s, d, err) == NULL)
             return -EINVAL;
     }
@@ -514,8 +514,8 @@ static const char *metrics_address(service_cfg_t *c, char *buf, size_t len)
 
 ct_service_t *ct_service_build(const ct_node_t *root, ct_err_t *err)
 {
-    static const char *const sections[] = {"receivers", "processors", "exporters",
-                                           "extensions", "service", "connectors"};
+    static const char *const sections[] = {"receivers",  "processors", "exporters",
+                                           "extensions", "service",    "connectors"};
     ct_service_t *s = calloc(1, sizeof *s);
     if (s == NULL) {
         ct_errf(err, root, "out of memory");
@@ -528,12 +528,14 @@ ct_service_t *ct_service_build(const ct_node_t *root, ct_err_t *err)
         for (size_t j = 0; j < CT_ARRAY_LEN(sections); j++)
             known |= strcmp(root->keys[i]->value, sections[j]) == 0;
         if (!known) {
-            ct_errf(err, root->keys[i], "unknown top-level section '%s' (valid: receivers, "
-                    "processors, exporters, extensions, service)", root->keys[i]->value);
+            ct_errf(err, root->keys[i],
+                    "unknown top-level section '%s' (valid: receivers, "
+                    "processors, exporters, extensions, service)",
+                    root->keys[i]->value);
             goto fail;
         }
-        if (strcmp(root->keys[i]->value, "connectors") == 0 &&
-            !ct_node_is_null(root->items[i]) && root->items[i]->n > 0) {
+        if (strcmp(root->keys[i]->value, "connectors") == 0 && !ct_node_is_null(root->items[i]) &&
+            root->items[i]->n > 0) {
             ct_errf(err, root->keys[i], "connectors are not supported by cotel yet");
             goto fail;
         }

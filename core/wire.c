@@ -18,15 +18,41 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 /* How a field may be encoded: P_* accept both packed (LEN) and unpacked forms. */
 enum { F_VARINT, F_I64, F_I32, F_LEN, F_MSG, F_P_I64, F_P_VARINT };
 
+/* clang-format off: the schema reads best as a table */
 typedef enum msg_id {
     M_NONE,
-    M_TRACES_REQ, M_METRICS_REQ, M_LOGS_REQ,
-    M_RESOURCE_SPANS, M_RESOURCE_METRICS, M_RESOURCE_LOGS,
-    M_SCOPE_SPANS, M_SCOPE_METRICS, M_SCOPE_LOGS,
-    M_RESOURCE, M_SCOPE, M_KEYVALUE, M_ANYVALUE, M_ARRAYVALUE, M_KVLIST,
-    M_SPAN, M_EVENT, M_LINK, M_STATUS,
-    M_METRIC, M_GAUGE, M_SUM, M_HISTOGRAM, M_EXPHIST, M_SUMMARY,
-    M_NDP, M_HDP, M_EHDP, M_BUCKETS, M_SDP, M_QUANTILE, M_EXEMPLAR,
+    M_TRACES_REQ,
+    M_METRICS_REQ,
+    M_LOGS_REQ,
+    M_RESOURCE_SPANS,
+    M_RESOURCE_METRICS,
+    M_RESOURCE_LOGS,
+    M_SCOPE_SPANS,
+    M_SCOPE_METRICS,
+    M_SCOPE_LOGS,
+    M_RESOURCE,
+    M_SCOPE,
+    M_KEYVALUE,
+    M_ANYVALUE,
+    M_ARRAYVALUE,
+    M_KVLIST,
+    M_SPAN,
+    M_EVENT,
+    M_LINK,
+    M_STATUS,
+    M_METRIC,
+    M_GAUGE,
+    M_SUM,
+    M_HISTOGRAM,
+    M_EXPHIST,
+    M_SUMMARY,
+    M_NDP,
+    M_HDP,
+    M_EHDP,
+    M_BUCKETS,
+    M_SDP,
+    M_QUANTILE,
+    M_EXEMPLAR,
     M_LOGRECORD,
     M_COUNT
 } msg_id_t;
@@ -43,7 +69,14 @@ typedef struct msg_spec {
     const field_spec_t *fields;
 } msg_spec_t;
 
-#define FIELDS(...) (const field_spec_t[]){__VA_ARGS__, {0, 0, 0}}
+#define FIELDS(...)                                                                                \
+    (const field_spec_t[])                                                                         \
+    {                                                                                              \
+        __VA_ARGS__,                                                                               \
+        {                                                                                          \
+            0, 0, 0                                                                                \
+        }                                                                                          \
+    }
 
 static const msg_spec_t schema[M_COUNT] = {
     [M_TRACES_REQ] = {"ExportTraceServiceRequest", false, FIELDS({1, F_MSG, M_RESOURCE_SPANS})},
@@ -51,14 +84,12 @@ static const msg_spec_t schema[M_COUNT] = {
                        FIELDS({1, F_MSG, M_RESOURCE_METRICS})},
     [M_LOGS_REQ] = {"ExportLogsServiceRequest", false, FIELDS({1, F_MSG, M_RESOURCE_LOGS})},
     [M_RESOURCE_SPANS] = {"ResourceSpans", false,
-                          FIELDS({1, F_MSG, M_RESOURCE}, {2, F_MSG, M_SCOPE_SPANS},
-                                 {3, F_LEN, 0})},
+                          FIELDS({1, F_MSG, M_RESOURCE}, {2, F_MSG, M_SCOPE_SPANS}, {3, F_LEN, 0})},
     [M_RESOURCE_METRICS] = {"ResourceMetrics", false,
                             FIELDS({1, F_MSG, M_RESOURCE}, {2, F_MSG, M_SCOPE_METRICS},
                                    {3, F_LEN, 0})},
     [M_RESOURCE_LOGS] = {"ResourceLogs", false,
-                         FIELDS({1, F_MSG, M_RESOURCE}, {2, F_MSG, M_SCOPE_LOGS},
-                                {3, F_LEN, 0})},
+                         FIELDS({1, F_MSG, M_RESOURCE}, {2, F_MSG, M_SCOPE_LOGS}, {3, F_LEN, 0})},
     [M_SCOPE_SPANS] = {"ScopeSpans", false,
                        FIELDS({1, F_MSG, M_SCOPE}, {2, F_MSG, M_SPAN}, {3, F_LEN, 0})},
     [M_SCOPE_METRICS] = {"ScopeMetrics", false,
@@ -67,8 +98,7 @@ static const msg_spec_t schema[M_COUNT] = {
                       FIELDS({1, F_MSG, M_SCOPE}, {2, F_MSG, M_LOGRECORD}, {3, F_LEN, 0})},
     [M_RESOURCE] = {"Resource", false, FIELDS({1, F_MSG, M_KEYVALUE}, {2, F_VARINT, 0})},
     [M_SCOPE] = {"InstrumentationScope", false,
-                 FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_MSG, M_KEYVALUE},
-                        {4, F_VARINT, 0})},
+                 FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_MSG, M_KEYVALUE}, {4, F_VARINT, 0})},
     [M_KEYVALUE] = {"KeyValue", false, FIELDS({1, F_LEN, 0}, {2, F_MSG, M_ANYVALUE})},
     [M_ANYVALUE] = {"AnyValue", false,
                     FIELDS({1, F_LEN, 0}, {2, F_VARINT, 0}, {3, F_VARINT, 0}, {4, F_I64, 0},
@@ -76,14 +106,13 @@ static const msg_spec_t schema[M_COUNT] = {
     [M_ARRAYVALUE] = {"ArrayValue", false, FIELDS({1, F_MSG, M_ANYVALUE})},
     [M_KVLIST] = {"KeyValueList", false, FIELDS({1, F_MSG, M_KEYVALUE})},
     [M_SPAN] = {"Span", true,
-                FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_LEN, 0}, {4, F_LEN, 0},
-                       {5, F_LEN, 0}, {6, F_VARINT, 0}, {7, F_I64, 0}, {8, F_I64, 0},
-                       {9, F_MSG, M_KEYVALUE}, {10, F_VARINT, 0}, {11, F_MSG, M_EVENT},
-                       {12, F_VARINT, 0}, {13, F_MSG, M_LINK}, {14, F_VARINT, 0},
-                       {15, F_MSG, M_STATUS}, {16, F_I32, 0})},
+                FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_LEN, 0}, {4, F_LEN, 0}, {5, F_LEN, 0},
+                       {6, F_VARINT, 0}, {7, F_I64, 0}, {8, F_I64, 0}, {9, F_MSG, M_KEYVALUE},
+                       {10, F_VARINT, 0}, {11, F_MSG, M_EVENT}, {12, F_VARINT, 0},
+                       {13, F_MSG, M_LINK}, {14, F_VARINT, 0}, {15, F_MSG, M_STATUS},
+                       {16, F_I32, 0})},
     [M_EVENT] = {"Span.Event", false,
-                 FIELDS({1, F_I64, 0}, {2, F_LEN, 0}, {3, F_MSG, M_KEYVALUE},
-                        {4, F_VARINT, 0})},
+                 FIELDS({1, F_I64, 0}, {2, F_LEN, 0}, {3, F_MSG, M_KEYVALUE}, {4, F_VARINT, 0})},
     [M_LINK] = {"Span.Link", false,
                 FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_LEN, 0}, {4, F_MSG, M_KEYVALUE},
                        {5, F_VARINT, 0}, {6, F_I32, 0})},
@@ -95,17 +124,15 @@ static const msg_spec_t schema[M_COUNT] = {
     [M_GAUGE] = {"Gauge", false, FIELDS({1, F_MSG, M_NDP})},
     [M_SUM] = {"Sum", false, FIELDS({1, F_MSG, M_NDP}, {2, F_VARINT, 0}, {3, F_VARINT, 0})},
     [M_HISTOGRAM] = {"Histogram", false, FIELDS({1, F_MSG, M_HDP}, {2, F_VARINT, 0})},
-    [M_EXPHIST] = {"ExponentialHistogram", false,
-                   FIELDS({1, F_MSG, M_EHDP}, {2, F_VARINT, 0})},
+    [M_EXPHIST] = {"ExponentialHistogram", false, FIELDS({1, F_MSG, M_EHDP}, {2, F_VARINT, 0})},
     [M_SUMMARY] = {"Summary", false, FIELDS({1, F_MSG, M_SDP})},
     [M_NDP] = {"NumberDataPoint", true,
                FIELDS({2, F_I64, 0}, {3, F_I64, 0}, {4, F_I64, 0}, {5, F_MSG, M_EXEMPLAR},
                       {6, F_I64, 0}, {7, F_MSG, M_KEYVALUE}, {8, F_VARINT, 0})},
     [M_HDP] = {"HistogramDataPoint", true,
-               FIELDS({2, F_I64, 0}, {3, F_I64, 0}, {4, F_I64, 0}, {5, F_I64, 0},
-                      {6, F_P_I64, 0}, {7, F_P_I64, 0}, {8, F_MSG, M_EXEMPLAR},
-                      {9, F_MSG, M_KEYVALUE}, {10, F_VARINT, 0}, {11, F_I64, 0},
-                      {12, F_I64, 0})},
+               FIELDS({2, F_I64, 0}, {3, F_I64, 0}, {4, F_I64, 0}, {5, F_I64, 0}, {6, F_P_I64, 0},
+                      {7, F_P_I64, 0}, {8, F_MSG, M_EXEMPLAR}, {9, F_MSG, M_KEYVALUE},
+                      {10, F_VARINT, 0}, {11, F_I64, 0}, {12, F_I64, 0})},
     [M_EHDP] = {"ExponentialHistogramDataPoint", true,
                 FIELDS({1, F_MSG, M_KEYVALUE}, {2, F_I64, 0}, {3, F_I64, 0}, {4, F_I64, 0},
                        {5, F_I64, 0}, {6, F_VARINT, 0}, {7, F_I64, 0}, {8, F_MSG, M_BUCKETS},
@@ -122,11 +149,12 @@ static const msg_spec_t schema[M_COUNT] = {
                     FIELDS({2, F_I64, 0}, {3, F_I64, 0}, {4, F_LEN, 0}, {5, F_LEN, 0},
                            {6, F_I64, 0}, {7, F_MSG, M_KEYVALUE})},
     [M_LOGRECORD] = {"LogRecord", true,
-                     FIELDS({1, F_I64, 0}, {2, F_VARINT, 0}, {3, F_LEN, 0},
-                            {5, F_MSG, M_ANYVALUE}, {6, F_MSG, M_KEYVALUE}, {7, F_VARINT, 0},
-                            {8, F_I32, 0}, {9, F_LEN, 0}, {10, F_LEN, 0}, {11, F_I64, 0},
-                            {12, F_LEN, 0})},
+                     FIELDS({1, F_I64, 0}, {2, F_VARINT, 0}, {3, F_LEN, 0}, {5, F_MSG, M_ANYVALUE},
+                            {6, F_MSG, M_KEYVALUE}, {7, F_VARINT, 0}, {8, F_I32, 0}, {9, F_LEN, 0},
+                            {10, F_LEN, 0}, {11, F_I64, 0}, {12, F_LEN, 0})},
 };
+
+/* clang-format on */
 
 static const msg_id_t request_msg[CT_SIGNAL_COUNT] = {M_TRACES_REQ, M_METRICS_REQ, M_LOGS_REQ};
 
@@ -149,10 +177,10 @@ size_t ct_wire_get_varint(const uint8_t *p, size_t len, uint64_t *v)
 typedef struct field {
     uint32_t num;
     uint32_t wt;
-    uint64_t v;         /* VARINT */
-    const uint8_t *p;   /* LEN: payload */
-    size_t len;         /* LEN: payload length */
-    size_t size;        /* bytes of the whole field, tag included */
+    uint64_t v;       /* VARINT */
+    const uint8_t *p; /* LEN: payload */
+    size_t len;       /* LEN: payload length */
+    size_t size;      /* bytes of the whole field, tag included */
 } field_t;
 
 /* Reads the field at p; returns 0, or -1 when malformed or truncated. */
@@ -253,8 +281,8 @@ static int check_fail(check_ctx_t *c, const uint8_t *at, const char *fmt, ...)
 static int check_fail(check_ctx_t *c, const uint8_t *at, const char *fmt, ...)
 {
     if (c->err != NULL && c->errlen > 0) {
-        int n = snprintf(c->err, c->errlen, "malformed protobuf at byte %zu: ",
-                         (size_t)(at - c->start));
+        int n = snprintf(c->err, c->errlen,
+                         "malformed protobuf at byte %zu: ", (size_t)(at - c->start));
         if (n > 0 && (size_t)n < c->errlen) {
             va_list ap;
             va_start(ap, fmt);
@@ -266,19 +294,16 @@ static int check_fail(check_ctx_t *c, const uint8_t *at, const char *fmt, ...)
 }
 
 /* Packed fixed-width values must fill their payload exactly; packed varints must parse. */
-static int check_packed(check_ctx_t *c, const field_spec_t *fs, const field_t *f,
-                        const char *msg)
+static int check_packed(check_ctx_t *c, const field_spec_t *fs, const field_t *f, const char *msg)
 {
     if (fs->kind == F_P_I64 && f->len % 8 != 0)
-        return check_fail(c, f->p, "%s field %u: packed 64-bit values of bad length", msg,
-                          f->num);
+        return check_fail(c, f->p, "%s field %u: packed 64-bit values of bad length", msg, f->num);
     if (fs->kind == F_P_VARINT) {
         for (size_t off = 0; off < f->len;) {
             uint64_t v;
             size_t n = ct_wire_get_varint(f->p + off, f->len - off, &v);
             if (n == 0)
-                return check_fail(c, f->p + off, "%s field %u: bad packed varint", msg,
-                                  f->num);
+                return check_fail(c, f->p + off, "%s field %u: bad packed varint", msg, f->num);
             off += n;
         }
     }
@@ -289,8 +314,7 @@ static int check_msg(check_ctx_t *c, msg_id_t id, const uint8_t *p, size_t len, 
 {
     const msg_spec_t *m = &schema[id];
     if (depth > CT_WIRE_MAX_DEPTH)
-        return check_fail(c, p, "%s nested deeper than %d levels", m->name,
-                          CT_WIRE_MAX_DEPTH);
+        return check_fail(c, p, "%s nested deeper than %d levels", m->name, CT_WIRE_MAX_DEPTH);
     if (m->item)
         c->items++;
 
@@ -406,8 +430,8 @@ static int index_metric(ct_wire_index_t *idx, const field_t *mf, uint32_t scope)
 
 static int index_scope(ct_wire_index_t *idx, const field_t *sf, uint32_t res)
 {
-    ct_wire_entry_t se = {off_of(idx, sf->p), (uint32_t)sf->len, res, 2, 0, 0,
-                          (uint32_t)sf->len, 0};
+    ct_wire_entry_t se = {
+        off_of(idx, sf->p), (uint32_t)sf->len, res, 2, 0, 0, (uint32_t)sf->len, 0};
     uint32_t si = (uint32_t)idx->nscope;
     int rc = push_entry(&idx->scope, &idx->nscope, &idx->cap_scope, se);
 
@@ -444,8 +468,7 @@ int ct_wire_index(ct_wire_index_t *idx, ct_signal_t sig, const uint8_t *p, size_
         off += rf.size;
         if (rf.num != 1 || rf.wt != WT_LEN)
             continue;
-        ct_wire_entry_t re = {off_of(idx, rf.p), (uint32_t)rf.len, 0, 1, 0, 0,
-                              (uint32_t)rf.len, 0};
+        ct_wire_entry_t re = {off_of(idx, rf.p), (uint32_t)rf.len, 0, 1, 0, 0, (uint32_t)rf.len, 0};
         uint32_t ri = (uint32_t)idx->nres;
         rc = push_entry(&idx->res, &idx->nres, &idx->cap_res, re);
         for (size_t o2 = 0; rc == 0 && o2 < rf.len;) {
@@ -606,8 +629,7 @@ static size_t block_payload(const regroup_t *g, size_t a, size_t b, int lvl)
     return sum;
 }
 
-static int put_block(const regroup_t *g, ct_buf_t *out, size_t a, size_t b, int lvl,
-                     uint32_t field)
+static int put_block(const regroup_t *g, ct_buf_t *out, size_t a, size_t b, int lvl, uint32_t field)
 {
     const ct_wire_index_t *idx = g->idx;
     uint32_t c = container_of_item(idx, g->list[a], lvl);
@@ -717,9 +739,8 @@ size_t ct_wire_plan_split(const ct_wire_index_t *idx, size_t max_items, size_t m
         size_t cost = ct_wire_item_size(idx, i);
         size_t env_res = HDR + idx->res[r].other;
         size_t env_scope = HDR + idx->scope[s].other;
-        size_t env_metric = m == CT_WIRE_SKIP
-                                ? 0
-                                : 2 * HDR + idx->metric[m].other + idx->metric[m].data_other;
+        size_t env_metric =
+            m == CT_WIRE_SKIP ? 0 : 2 * HDR + idx->metric[m].other + idx->metric[m].data_other;
 
         size_t add = cost;
         if (!open || r != cur_res)

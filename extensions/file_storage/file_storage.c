@@ -16,14 +16,14 @@ static const ct_opt_t file_storage_opts[] = {
      "/var/lib/cotel/file_storage", 0, 0, NULL, "where the queues live"},
     {"fsync", CT_OPT_BOOL, offsetof(ct_file_storage_cfg_t, fsync), "false", 0, 0, NULL,
      "sync every write to the disk before answering (survives power loss, costs throughput)"},
-    {"create_directory", CT_OPT_BOOL, offsetof(ct_file_storage_cfg_t, create_directory),
-     "false", 0, 0, NULL, "create the directory when missing"},
+    {"create_directory", CT_OPT_BOOL, offsetof(ct_file_storage_cfg_t, create_directory), "false", 0,
+     0, NULL, "create the directory when missing"},
     {"timeout", CT_OPT_DURATION, offsetof(ct_file_storage_cfg_t, timeout), "1s", 0, 0, NULL,
      "accepted for compatibility"},
-    {"max_queue_bytes", CT_OPT_SIZE, offsetof(ct_file_storage_cfg_t, max_queue_bytes), "1GiB",
-     0, 0, NULL, "cotel's own: disk space one queue may use; past it receivers refuse"},
-    {"segment_bytes", CT_OPT_SIZE, offsetof(ct_file_storage_cfg_t, segment_bytes), "8MiB",
-     4096, 1e12, NULL, "cotel's own: size of one queue segment file"},
+    {"max_queue_bytes", CT_OPT_SIZE, offsetof(ct_file_storage_cfg_t, max_queue_bytes), "1GiB", 0, 0,
+     NULL, "cotel's own: disk space one queue may use; past it receivers refuse"},
+    {"segment_bytes", CT_OPT_SIZE, offsetof(ct_file_storage_cfg_t, segment_bytes), "8MiB", 4096,
+     1e12, NULL, "cotel's own: size of one queue segment file"},
     {"compaction", CT_OPT_RAW, offsetof(ct_file_storage_cfg_t, compaction), NULL, 0, 0, NULL,
      "accepted for compatibility; segments are removed as they empty, nothing to compact"},
     CT_OPT_END,
@@ -35,13 +35,14 @@ static int file_storage_start(ct_instance_t *inst, ct_err_t *err)
     struct stat st;
     if (stat(c->directory, &st) == 0) {
         if (!S_ISDIR(st.st_mode))
-            return ct_errf(err, inst->node, "%s: %s is not a directory", inst->name,
-                           c->directory);
+            return ct_errf(err, inst->node, "%s: %s is not a directory", inst->name, c->directory);
         return 0;
     }
     if (!c->create_directory)
-        return ct_errf(err, inst->node, "%s: directory %s does not exist (create it, or set "
-                       "create_directory: true)", inst->name, c->directory);
+        return ct_errf(err, inst->node,
+                       "%s: directory %s does not exist (create it, or set "
+                       "create_directory: true)",
+                       inst->name, c->directory);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", c->directory);
     for (char *p = tmp + 1;; p++) {

@@ -38,8 +38,8 @@ static const ct_opt_t opts[] = {
     {"mode", CT_OPT_ENUM, offsetof(cfg_t, mode), "b", 0, 0, "a|b|c", "a mode"},
     {"list", CT_OPT_STRINGS, offsetof(cfg_t, list), "x,y", 0, 0, NULL, "a list"},
     {"headers", CT_OPT_MAP, offsetof(cfg_t, headers), NULL, 0, 0, NULL, "a map"},
-    {"sub", CT_OPT_SECTION, offsetof(cfg_t, sub_present), NULL, 0, 0, NULL, "a section",
-     sub_opts, offsetof(cfg_t, sub)},
+    {"sub", CT_OPT_SECTION, offsetof(cfg_t, sub_present), NULL, 0, 0, NULL, "a section", sub_opts,
+     offsetof(cfg_t, sub)},
     CT_OPT_END,
 };
 
@@ -186,25 +186,35 @@ static const char base[] = "receivers:\n"
 static void test_service_errors(void)
 {
     char y[2048];
-    snprintf(y, sizeof y, "%sservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n"
-             "      exporters: [nope]\n", base);
+    snprintf(y, sizeof y,
+             "%sservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n"
+             "      exporters: [nope]\n",
+             base);
     expect_service_error(y, "svc.yaml:12:19: service::pipelines::traces: exporter 'nope' is "
                             "not defined in the 'exporters' section");
-    snprintf(y, sizeof y, "%s  bogus:\nservice:\n  pipelines:\n    traces:\n"
-             "      receivers: [otlp]\n      exporters: [debug]\n", base);
+    snprintf(y, sizeof y,
+             "%s  bogus:\nservice:\n  pipelines:\n    traces:\n"
+             "      receivers: [otlp]\n      exporters: [debug]\n",
+             base);
     expect_service_error(y, "svc.yaml:8:3: exporters: unknown exporter type 'bogus' (known "
                             "types: ");
-    snprintf(y, sizeof y, "%sservice:\n  pipelines:\n    spans:\n      receivers: [otlp]\n"
-             "      exporters: [debug]\n", base);
+    snprintf(y, sizeof y,
+             "%sservice:\n  pipelines:\n    spans:\n      receivers: [otlp]\n"
+             "      exporters: [debug]\n",
+             base);
     expect_service_error(y, "svc.yaml:10:5: service::pipelines: invalid pipeline id 'spans'");
     snprintf(y, sizeof y, "%sservice:\n  pipelines:\n    traces:\n      exporters: [debug]\n",
              base);
     expect_service_error(y, "must have at least one receivers");
-    snprintf(y, sizeof y, "%sservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n"
-             "      exporters: [debug]\n  extensions: [health_check/x]\n", base);
+    snprintf(y, sizeof y,
+             "%sservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n"
+             "      exporters: [debug]\n  extensions: [health_check/x]\n",
+             base);
     expect_service_error(y, "extension 'health_check/x' is not defined");
-    snprintf(y, sizeof y, "%sservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n"
-             "      processors: [batch/none]\n      exporters: [debug]\n", base);
+    snprintf(y, sizeof y,
+             "%sservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n"
+             "      processors: [batch/none]\n      exporters: [debug]\n",
+             base);
     expect_service_error(y, "processor 'batch/none' is not defined");
     expect_service_error("exporters:\n  debug:\n    verbosity: loud\nservice:\n  pipelines:\n"
                          "    traces: {receivers: [otlp], exporters: [debug]}\n",
@@ -218,10 +228,12 @@ static void test_service_builds(void)
 {
     char y[2048];
     ct_err_t err = {{0}};
-    snprintf(y, sizeof y, "%s  debug/2:\nservice:\n  pipelines:\n    traces:\n"
+    snprintf(y, sizeof y,
+             "%s  debug/2:\nservice:\n  pipelines:\n    traces:\n"
              "      receivers: [otlp]\n      exporters: [debug, debug/2]\n"
              "    traces/b:\n      receivers: [otlp]\n      exporters: [debug]\n"
-             "    logs:\n      receivers: [otlp]\n      exporters: [debug/2]\n", base);
+             "    logs:\n      receivers: [otlp]\n      exporters: [debug/2]\n",
+             base);
     ct_node_t *root = ct_config_load_string("ok.yaml", y, strlen(y), &err);
     ct_service_t *s = root ? ct_service_build(root, &err) : NULL;
     CHECK(s != NULL);

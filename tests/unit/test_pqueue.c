@@ -19,9 +19,13 @@ static char dir[256];
 
 static ct_pqueue_t *open_q(uint64_t capacity, uint64_t max_bytes, size_t merge)
 {
-    ct_pqueue_opts_t o = {.dir = dir, .name = "test", .segment_bytes = 4096,
-                          .max_bytes = max_bytes, .capacity = capacity,
-                          .sizer = CT_SIZER_REQUESTS, .merge_max_items = merge};
+    ct_pqueue_opts_t o = {.dir = dir,
+                          .name = "test",
+                          .segment_bytes = 4096,
+                          .max_bytes = max_bytes,
+                          .capacity = capacity,
+                          .sizer = CT_SIZER_REQUESTS,
+                          .merge_max_items = merge};
     ct_pqueue_t *q = NULL;
     ct_err_t err = {{0}};
     CHECK_EQ_INT(ct_pqueue_open(&q, &o, &err), 0);

@@ -23,9 +23,9 @@ typedef Opentelemetry__Proto__Common__V1__InstrumentationScope Scope;
 typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
 typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
 
-#define NRES 3
+#define NRES   3
 #define NSCOPE 2
-#define NSPAN 4
+#define NSPAN  4
 
 /* Packs a request of NRES resources x NSCOPE scopes x NSPAN spans; span names say where. */
 static uint8_t *make_traces(size_t *len)
@@ -92,8 +92,9 @@ static uint8_t *make_traces(size_t *len)
     TraceReq req = OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
     req.n_resource_spans = NRES;
     req.resource_spans = rs_ptrs;
-    *len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
-        &req);
+    *len =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
+            &req);
     uint8_t *buf = malloc(*len);
     opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
     return buf;
@@ -111,8 +112,9 @@ static void test_check_counts(void)
     CHECK_EQ_INT(ct_wire_check(CT_SIGNAL_TRACES, p, 0, &items, err, sizeof err), 0);
     CHECK_EQ_INT(items, 0);
     const uint8_t empty_scopes[] = {0x0a, 0x04, 0x12, 0x00, 0x12, 0x00};
-    CHECK_EQ_INT(ct_wire_check(CT_SIGNAL_TRACES, empty_scopes, sizeof empty_scopes, &items, err,
-                               sizeof err), 0);
+    CHECK_EQ_INT(
+        ct_wire_check(CT_SIGNAL_TRACES, empty_scopes, sizeof empty_scopes, &items, err, sizeof err),
+        0);
     CHECK_EQ_INT(items, 0);
     free(p);
 }
@@ -211,8 +213,9 @@ static void test_regroup_one_per_item(void)
     for (size_t g = 0; g < n; g++) {
         int r = (int)(g / (NSCOPE * NSPAN)), s = (int)(g / NSPAN % NSCOPE), i = (int)(g % NSPAN);
         CHECK_EQ_INT(items[g], 1);
-        TraceReq *d = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
-            NULL, out[g].len, out[g].data);
+        TraceReq *d =
+            opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+                NULL, out[g].len, out[g].data);
         CHECK(d != NULL);
         if (d == NULL)
             continue;
@@ -285,7 +288,7 @@ static void test_plan_split(void)
             }
     CHECK_EQ_INT(k, idx.nitem);
     opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(d,
-                                                                                          NULL);
+                                                                                            NULL);
     ct_buf_free(&all);
     free(out);
 
