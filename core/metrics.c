@@ -204,18 +204,35 @@ void ct_histogram_observe(ct_histogram_t *h, double v)
     pthread_mutex_unlock(&h->lock);
 }
 
-/* The shortest decimal that reads back as v, as Go's strconv writes floats. */
+/*
+ * The shortest decimal that reads back as v, laid out as Go's strconv does for
+ * the Go collector (plain from 1e-4 up to 1e6, with an exponent outside:
+ * le="10", le="100000", le="1e+06"). Bucket bounds are matched as
+ * strings in queries, so the layout matters, not just the value.
+ */
 static void fmt_double(char *out, size_t len, double v)
 {
     if (isnan(v) || isinf(v)) {
         snprintf(out, len, "%s", isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
         return;
     }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(out, len, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
-            return;
+    if (v == 0) {
+        snprintf(out, len, "0");
+        return;
     }
+    int digits = 17;
+    for (int p = 1; p < 17; p++) {
+        snprintf(out, len, "%.*e", p - 1, v);
+        if (strtod(out, NULL) == v) {
+            digits = p;
+            break;
+        }
+    }
+    snprintf(out, len, "%.*e", digits - 1, v);
+    const char *e = strchr(out, 'e');
+    int exp = e ? atoi(e + 1) : 0;
+    if (exp >= -4 && exp < 6)
+        snprintf(out, len, "%.*f", digits - 1 - exp > 0 ? digits - 1 - exp : 0, v);
 }
 
 static bool is_counter(const metric_t *m)
