@@ -591,6 +591,7 @@ int otlp_grpc_start(otlp_receiver_t *r, ct_err_t *err)
     grpc_channel_args chargs;
     char *addr = NULL;
     char signals[64] = "";
+    char port_note[32] = "";
     int port, rc = 0;
     otlp_grpc_t *g = grpc_new(r);
 
@@ -675,10 +676,11 @@ int otlp_grpc_start(otlp_receiver_t *r, ct_err_t *err)
         }
     }
 
-    ct_log_info(name,
-                "OTLP/gRPC listening on %s%s (port %d, %s; %zu threads; max message %lld "
-                "MiB)",
-                addr, g->cfg->tls_present ? " with TLS" : "", port,
+    /* The port is worth saying when the endpoint asked for any free one (":0"). */
+    if (g->cfg->transport == OTLP_NET_TCP)
+        snprintf(port_note, sizeof port_note, "port %d, ", port);
+    ct_log_info(name, "OTLP/gRPC listening on %s%s (%s%s; %zu threads; max message %lld MiB)", addr,
+                g->cfg->tls_present ? " with TLS" : "", port_note,
                 signals[0] ? signals : "no pipelines", g->nworkers,
                 (long long)g->cfg->max_recv_msg_size_mib);
 out:
