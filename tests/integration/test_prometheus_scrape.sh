@@ -68,6 +68,9 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:$GRPC
+processors:
+  batch:
+    timeout: 100ms
 exporters:
   file:
     path: $work/out.jsonl
@@ -87,7 +90,7 @@ service:
                 host: 127.0.0.1
                 port: $METRICS
   pipelines:
-    traces: {receivers: [otlp], exporters: [file]}
+    traces: {receivers: [otlp], processors: [batch], exporters: [file]}
     metrics: {receivers: [otlp], exporters: [file]}
     logs: {receivers: [otlp], exporters: [file]}
 EOF
@@ -115,12 +118,15 @@ wait_for 60 curl -fs -o /dev/null "http://127.0.0.1:$PROM/-/ready" ||
 
 # query PROMQL: prints one line per series, "label=value,label=value value", sorted.
 query() {
-    curl -fsG "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" |
+    curl -sG "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" |
         python3 -c '
 import json, sys
-doc = json.load(sys.stdin)
+try:
+    doc = json.load(sys.stdin)
+except ValueError:
+    sys.exit(1)
 if doc.get("status") != "success":
-    sys.exit("query failed: %s" % doc)
+    sys.exit("query failed: %s" % doc.get("error"))
 lines = []
 for r in doc["data"]["result"]:
     labels = ",".join("%s=%s" % kv for kv in sorted(r["metric"].items())
@@ -172,6 +178,11 @@ for sig in spans metric_points log_records; do
 done
 expect 10 otelcol_exporter_queue_capacity "$EXP* 321"
 expect 10 otelcol_exporter_queue_size "$EXP* 0"
+# The batch processor's histogram: every span went through one batch, and the bucket bounds are
+# written as the Go collector writes them (le="10", not le="1e+01").
+expect 10 'otelcol_processor_batch_batch_send_size_sum' "k8s_node_name=node-a,processor=batch,*$N_SPANS"
+expect 10 'count(otelcol_processor_batch_batch_send_size_bucket{processor="batch",le=~"10|100000|.Inf"})' " 3"
+
 # Process metrics: present, the counters with _total, and plausible.
 RES='k8s_node_name=node-a,service_name=cotel-agent,service_version=*'
 expect 10 'otelcol_process_uptime_total > 0' "$RES *"
