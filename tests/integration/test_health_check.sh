@@ -17,7 +17,9 @@ for tool in node python3 curl; do
         exit 77
     fi
 done
-if ! "$COTEL" components | grep -q '^  kafka '; then
+# (Read whole first: grep -q ending the pipe early would fail it under pipefail.)
+components=$("$COTEL" components)
+if ! grep -q '^  kafka ' <<<"$components"; then
     echo "FAIL: this cotel has no kafka exporter" >&2
     exit 1
 fi
