@@ -51,8 +51,9 @@ typedef struct batch_state {
     pthread_cond_t wake; /* the timer thread waits on it (CLOCK_MONOTONIC) */
     pthread_t timer;
     bool timer_started;
-    bool stopping; /* the timer thread must exit */
-    bool stopped;  /* shut down: requests pass straight through */
+    bool stopping;       /* the timer thread must exit */
+    bool stopped;        /* shut down: requests pass straight through */
+    uint64_t timer_wake; /* when the waiting timer thread wakes anyway; UINT64_MAX: never */
 
     batch_shard_t **table; /* by metadata values; one shard without metadata_keys */
     size_t nbuckets, nshards;

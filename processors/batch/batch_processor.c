@@ -236,7 +236,9 @@ static void timer_arm(batch_state_t *st, batch_shard_t *sh, uint64_t deadline)
         st->ttail->tnext = sh;
     } else {
         st->thead = sh;
-        pthread_cond_signal(&st->wake);
+        /* Waking the thread costs two context switches: only when it would sleep past this. */
+        if (deadline < st->timer_wake)
+            pthread_cond_signal(&st->wake);
     }
     st->ttail = sh;
 }
@@ -371,24 +373,37 @@ static ct_code_t batch_consume(ct_instance_t *inst, ct_request_t *req)
 
 /* ---- the timer thread ---- */
 
+/*
+ * Sends what is pending when its deadline passes. With nothing pending it
+ * first sleeps one timeout, not forever, so that under steady traffic the
+ * next batcher's deadline (a timeout from now) falls after its wake-up and
+ * nobody has to signal it; only when still idle does it wait for a signal.
+ */
 static void *batch_timer_main(void *arg)
 {
     ct_instance_t *inst = arg;
+    const batch_config_t *cfg = inst->config;
     batch_state_t *st = inst->state;
+    bool idle = false;
 
     pthread_mutex_lock(&st->lock);
     while (!st->stopping) {
         batch_shard_t *sh = st->thead;
-        if (sh == NULL) {
-            pthread_cond_wait(&st->wake, &st->lock);
-            continue;
-        }
-        if (sh->deadline > ct_now_mono_ns()) {
-            struct timespec ts = {(time_t)(sh->deadline / 1000000000u),
-                                  (long)(sh->deadline % 1000000000u)};
+        uint64_t now = ct_now_mono_ns();
+        if (sh == NULL || sh->deadline > now) {
+            if (sh == NULL && idle) {
+                st->timer_wake = UINT64_MAX;
+                pthread_cond_wait(&st->wake, &st->lock);
+                continue;
+            }
+            idle = sh == NULL;
+            st->timer_wake = sh != NULL ? sh->deadline : now + cfg->timeout;
+            struct timespec ts = {(time_t)(st->timer_wake / 1000000000u),
+                                  (long)(st->timer_wake % 1000000000u)};
             pthread_cond_timedwait(&st->wake, &st->lock, &ts);
             continue;
         }
+        idle = false;
         size_t n;
         ct_request_t **reqs = pending_take(st, sh, &n);
         pthread_mutex_unlock(&st->lock);
@@ -419,6 +434,7 @@ static int batch_create(ct_instance_t *inst, ct_err_t *err)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&st->wake, &ca);
     pthread_condattr_destroy(&ca);
+    st->timer_wake = UINT64_MAX;
     inst->state = st;
 
     ct_metrics_label_escape(id, sizeof id, inst->id);

@@ -9,6 +9,7 @@
 #include "ct_wire.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,40 +68,71 @@ static ct_request_t *request_from_buf(ct_signal_t sig, ct_buf_t *b, size_t items
     return r;
 }
 
+/* The scope an item sits in (through its metric for data points). */
+static uint32_t item_scope(const ct_wire_index_t *idx, size_t i)
+{
+    uint32_t parent = idx->item[i].parent;
+    return idx->signal == CT_SIGNAL_METRICS ? idx->metric[parent].parent : parent;
+}
+
 /*
- * How many of the groups, from the front, to send now: the groups that
- * remain must together be less than due (Go's batch processor sends while
- * what is pending reaches send_batch_size), so batches stay full.
+ * Each group's item count and an upper bound of its encoded size: items
+ * plus a copy of each resource, scope (and metric) envelope it opens, with
+ * 5-byte length prefixes. Groups hold consecutive items, so one pass over
+ * the items sees each group's envelopes open in turn.
  */
-static size_t groups_to_send(const batch_config_t *cfg, const ct_buf_t *bufs, const size_t *counts,
+static void measure_groups(const ct_wire_index_t *idx, const uint32_t *group, size_t *counts,
+                           size_t *sizes)
+{
+    enum { HDR = 6 }; /* a tag and a 5-byte length */
+    uint32_t g_prev = CT_WIRE_SKIP, r_prev = 0, s_prev = 0, m_prev = 0;
+
+    for (size_t i = 0; i < idx->nitem; i++) {
+        uint32_t g = group[i];
+        if (g == CT_WIRE_SKIP)
+            continue;
+        uint32_t s = item_scope(idx, i), r = idx->scope[s].parent;
+        uint32_t m = idx->signal == CT_SIGNAL_METRICS ? idx->item[i].parent : 0;
+        bool new_res = g != g_prev || r != r_prev;
+        bool new_scope = new_res || s != s_prev;
+        bool new_metric = idx->signal == CT_SIGNAL_METRICS && (new_scope || m != m_prev);
+
+        sizes[g] += ct_wire_item_size(idx, i);
+        sizes[g] += new_res ? HDR + idx->res[r].other : 0;
+        sizes[g] += new_scope ? HDR + idx->scope[s].other : 0;
+        sizes[g] += new_metric ? 2 * HDR + idx->metric[m].other + idx->metric[m].data_other : 0;
+        counts[g]++;
+        g_prev = g;
+        r_prev = r;
+        s_prev = s;
+        m_prev = m;
+    }
+}
+
+/*
+ * How many groups, from the front, to send now: the ones after them must
+ * together be less than due (Go's batch processor sends while what is
+ * pending reaches send_batch_size), so batches go out full.
+ */
+static size_t groups_to_send(const batch_config_t *cfg, const size_t *counts, const size_t *sizes,
                              size_t ngroups)
 {
     size_t items = 0, bytes = 0, k = ngroups;
     for (; k > 0; k--) {
-        if (batch_full(cfg, items + counts[k - 1], bytes + bufs[k - 1].len))
+        if (batch_full(cfg, items + counts[k - 1], bytes + sizes[k - 1]))
             break;
         items += counts[k - 1];
-        bytes += bufs[k - 1].len;
+        bytes += sizes[k - 1];
     }
     return k;
 }
 
-/* The groups kept back, as one request (they fit the caps together). */
-static ct_request_t *make_tail(ct_signal_t sig, ct_buf_t *bufs, const size_t *counts, size_t from,
-                               size_t ngroups, ct_metadata_t *md, uint64_t received_ns)
-{
-    ct_buf_t all = {0};
-    size_t items = 0;
-    for (size_t g = from; g < ngroups; g++) {
-        if (ct_buf_append(&all, bufs[g].data, bufs[g].len) != 0) {
-            ct_buf_free(&all);
-            return NULL;
-        }
-        items += counts[g];
-    }
-    return request_from_buf(sig, &all, items, md, received_ns);
-}
-
+/*
+ * Splits `all` under the caps and sends the pieces. With keep_tail, the
+ * pieces that are not due are re-framed together as one request and
+ * returned (under the caps: fewer than send_batch_size items, fewer bytes
+ * than the byte cap).
+ */
 static ct_request_t *split_and_send(ct_instance_t *inst, ct_metadata_t *md, ct_request_t *all,
                                     enum batch_trigger trigger, bool keep_tail)
 {
@@ -109,8 +141,8 @@ static ct_request_t *split_and_send(ct_instance_t *inst, ct_metadata_t *md, ct_r
     ct_wire_index_t idx = {0};
     uint32_t *group = NULL;
     ct_buf_t *bufs = NULL;
-    size_t *counts = NULL;
-    size_t ngroups = 0, oversize = 0, nsend = 0, sent_items = 0;
+    size_t *counts = NULL, *sizes = NULL;
+    size_t ngroups = 0, nout = 0, oversize = 0, nsend = 0;
     ct_request_t *tail = NULL;
     int rc = ct_wire_index(&idx, all->signal, all->data, all->len);
 
@@ -123,10 +155,30 @@ static ct_request_t *split_and_send(ct_instance_t *inst, ct_metadata_t *md, ct_r
                                      (size_t)cfg->send_batch_max_bytes, group, &oversize);
         bufs = calloc(ngroups ? ngroups : 1, sizeof *bufs);
         counts = calloc(ngroups ? ngroups : 1, sizeof *counts);
-        rc = bufs && counts ? 0 : -ENOMEM;
+        sizes = calloc(ngroups ? ngroups : 1, sizeof *sizes);
+        rc = bufs && counts && sizes ? 0 : -ENOMEM;
+    }
+    if (rc == 0) {
+        measure_groups(&idx, group, counts, sizes);
+        nsend = keep_tail ? groups_to_send(cfg, counts, sizes, ngroups) : ngroups;
+        nout = nsend;
+        if (nsend < ngroups) {
+            /* What is kept back becomes one group, framed once. */
+            for (size_t i = 0; i < idx.nitem; i++)
+                group[i] = group[i] != CT_WIRE_SKIP && group[i] > nsend ? nsend : group[i];
+            for (size_t g = nsend + 1; g < ngroups; g++)
+                sizes[nsend] += sizes[g];
+            nout = nsend + 1;
+        }
+        /* Exact-size buffers: a batch can sit in a queue for long; no slack to carry. */
+        for (size_t g = 0; rc == 0 && g < nout; g++) {
+            bufs[g].data = malloc(sizes[g] ? sizes[g] : 1);
+            bufs[g].cap = sizes[g];
+            rc = bufs[g].data ? 0 : -ENOMEM;
+        }
     }
     if (rc == 0)
-        rc = ct_wire_regroup(&idx, group, ngroups, bufs, counts);
+        rc = ct_wire_regroup(&idx, group, nout, bufs, counts);
     if (rc != 0) {
         count_dropped(inst, all->signal, all->items);
         ct_log_limited(&st->fail_log, LOG_INTERVAL_NS, CT_LOG_ERROR, inst->name,
@@ -144,20 +196,14 @@ static ct_request_t *split_and_send(ct_instance_t *inst, ct_metadata_t *md, ct_r
                        oversize, ct_signal_item_name(all->signal),
                        (unsigned long long)cfg->send_batch_max_bytes);
     }
-    nsend = keep_tail ? groups_to_send(cfg, bufs, counts, ngroups) : ngroups;
-    for (size_t g = 0; g < nsend; g++) {
+    for (size_t g = 0; g < nout; g++) {
         ct_request_t *r = request_from_buf(all->signal, &bufs[g], counts[g], md, all->received_ns);
-        sent_items += counts[g];
-        if (r == NULL) {
+        if (r == NULL)
             count_dropped(inst, all->signal, counts[g]);
-            continue;
-        }
-        deliver(inst, r, trigger);
-    }
-    if (nsend < ngroups) {
-        tail = make_tail(all->signal, bufs, counts, nsend, ngroups, md, all->received_ns);
-        if (tail == NULL)
-            count_dropped(inst, all->signal, all->items - oversize - sent_items);
+        else if (g < nsend)
+            deliver(inst, r, trigger);
+        else
+            tail = r;
     }
 
 out:
@@ -165,6 +211,7 @@ out:
         ct_buf_free(&bufs[g]);
     free(bufs);
     free(counts);
+    free(sizes);
     free(group);
     ct_wire_index_free(&idx);
     return tail;
