@@ -43,6 +43,10 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
 
 #define MAX_CAPTURED 256
 
+/* protobuf-c's names for the metrics request are longer than a line. */
+#define METRICS_REQ(fn)                                                                            \
+    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__##fn
+
 /* ---- a next stage that keeps what it gets ---- */
 
 typedef struct capture {
@@ -324,11 +328,9 @@ static ct_request_t *make_gauge(int tag, int npoints)
     req.n_resource_metrics = 1;
     req.resource_metrics = &rmp;
 
-    size_t len =
-        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(
-            &req);
+    size_t len = METRICS_REQ(get_packed_size)(&req);
     uint8_t *out = malloc(len);
-    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&req, out);
+    METRICS_REQ(pack)(&req, out);
     free_attr(svc);
     free(pts);
     free(ptp);
@@ -577,9 +579,7 @@ static void test_split_data_points(void)
     CHECK_EQ_INT(captured(&h.cap), 3);
     for (size_t b = 0; b < captured(&h.cap); b++) {
         const ct_request_t *r = h.cap.got[b];
-        MetricsReq *req =
-            opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
-                NULL, r->len, r->data);
+        MetricsReq *req = METRICS_REQ(unpack)(NULL, r->len, r->data);
         CHECK(req != NULL);
         if (req == NULL)
             continue;
@@ -599,8 +599,7 @@ static void test_split_data_points(void)
         CHECK_EQ_INT(r->items, m->gauge->n_data_points);
         for (size_t i = 0; i < m->gauge->n_data_points; i++)
             CHECK_EQ_INT(m->gauge->data_points[i]->as_int, next_point++);
-        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
-            req, NULL);
+        METRICS_REQ(free_unpacked)(req, NULL);
     }
     CHECK_EQ_INT(next_point, 10);
     h.f->shutdown(&h.inst, 0);
