@@ -88,8 +88,11 @@ static bool active_add(otlp_grpc_exporter_t *st, otlp_grpc_exporter_active_t *a)
     return ok;
 }
 
-static void active_remove(otlp_grpc_exporter_t *st, otlp_grpc_exporter_active_t *a)
+/* Unlists a finished call; returns whether shutdown has begun. */
+static bool active_remove(otlp_grpc_exporter_t *st, otlp_grpc_exporter_active_t *a)
 {
+    bool stopping;
+
     pthread_mutex_lock(&st->lock);
     if (a->prev != NULL)
         a->prev->next = a->next;
@@ -97,7 +100,9 @@ static void active_remove(otlp_grpc_exporter_t *st, otlp_grpc_exporter_active_t 
         st->active = a->next;
     if (a->next != NULL)
         a->next->prev = a->prev;
+    stopping = st->stopping;
     pthread_mutex_unlock(&st->lock);
+    return stopping;
 }
 
 void otlp_grpc_exporter_cancel_all(otlp_grpc_exporter_t *st)
@@ -372,7 +377,9 @@ ct_send_result_t otlp_grpc_exporter_send(ct_instance_t *inst, ct_request_t *req)
         goto out;
     }
     run_call(inst, active.call, cq, deadline, req, &res);
-    active_remove(st, &active);
+    /* Cancelled by shutdown: past the deadline, so another attempt would be pointless. */
+    if (active_remove(st, &active) && res.code == CT_CANCELLED)
+        res.retryable = false;
     if (res.code == CT_OK && res.rejected == 0 && res.message[0] != '\0')
         ct_log_limited(&st->partial_log, 5000000000ull, CT_LOG_WARN, inst->name,
                        "the server accepted all %s but said: %s", ct_signal_item_name(req->signal),
