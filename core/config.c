@@ -228,7 +228,9 @@ ct_node_t *ct_config_load_string(const char *name, const char *yaml, size_t len,
         ct_errf(err, NULL, "%s: cannot initialise the YAML parser", name);
         return NULL;
     }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    /* libyaml asserts on a NULL input: an empty file's buffer may be NULL. */
+    yaml_parser_set_input_string(&parser, (const unsigned char *)(yaml ? yaml : ""),
+                                 yaml ? len : 0);
     if (!yaml_parser_load(&parser, &doc)) {
         ct_errf(err, NULL, "%s:%zu:%zu: invalid YAML: %s", name, parser.problem_mark.line + 1,
                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "error");

@@ -222,6 +222,13 @@ static void test_service_errors(void)
     expect_service_error("receiver:\n  otlp:\n", "svc.yaml:1:1: unknown top-level section "
                                                  "'receiver'");
     expect_service_error("exporters:\n  debug:\n", "missing the 'service' section");
+    expect_service_error("", "missing the 'service' section");
+
+    /* An empty file (a NULL buffer) is an empty configuration, not a crash. */
+    ct_err_t err = {{0}};
+    ct_node_t *root = ct_config_load_string("empty.yaml", NULL, 0, &err);
+    CHECK(root != NULL && root->kind == CT_NODE_MAP && root->n == 0);
+    ct_node_free(root);
 }
 
 static void test_service_builds(void)
