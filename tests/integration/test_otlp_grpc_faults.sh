@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The otlp_grpc exporter and the engine's queue and retry under faults, against a grpc-js
 # backend (tests/js/backend.js) fed by a real SDK (tests/js/send.js): UNAVAILABLE retried
-# until delivered, permanent codes dropped and counted without retry, partial success, the
+# until delivered, RESOURCE_EXHAUSTED with RetryInfo retried after its delay, permanent codes dropped and counted without retry, partial success, the
 # backoff schedule and max_elapsed_time, a 30 s outage mid-stream, a full queue refusing with
 # UNAVAILABLE, fan-out isolation from a stopped backend, and shutdown draining within its
 # deadline.
@@ -214,6 +214,26 @@ grep -q "send failed, will retry in .*UNAVAILABLE" "$work/cotel-unavail.err" ||
 stop cotel-unavail
 stop unavail
 pass "UNAVAILABLE: 3 failed calls retried, all 500 spans delivered once"
+
+# ---------------------------------------------------------------------------------------------
+# 1b. RESOURCE_EXHAUSTED with google.rpc.RetryInfo: retryable, after the delay the backend asks
+#     for (1.5 s), not after the configured 100 ms.
+start_backend retryinfo 0 --fail-first 2 --fail-code RESOURCE_EXHAUSTED --retry-info-ms 1500
+rport=$(free_port)
+mport=$(free_port)
+cotel_config "$work/retryinfo.yaml" "$rport" "$mport" \
+    "$(otlp_exporter "$BPORT" "$quick_retry")" otlp_grpc
+start_cotel cotel-retryinfo "$work/retryinfo.yaml"
+t0=$(date +%s%N)
+send retryinfo traces "$rport" 100 --batch 100
+expect_delivered RetryInfo 30 traces "$work/retryinfo.json" "$work/retryinfo.jsonl"
+waited_ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$(requests retryinfo)" = 3 ] || fail "RetryInfo: $(requests retryinfo) calls, expected 2 + 1"
+[ "$waited_ms" -ge 2800 ] ||
+    fail "RetryInfo: delivered after ${waited_ms} ms; two 1.5 s RetryInfo delays were not honoured"
+stop cotel-retryinfo
+stop retryinfo
+pass "RESOURCE_EXHAUSTED with RetryInfo 1.5 s: retried after the asked delay (${waited_ms} ms)"
 
 # ---------------------------------------------------------------------------------------------
 # 2. Permanent codes (INVALID_ARGUMENT; RESOURCE_EXHAUSTED without RetryInfo): dropped, counted,

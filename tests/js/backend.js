@@ -15,10 +15,11 @@ const otlp = require('./lib/otlp');
 const USAGE = `usage: node backend.js --port P --out FILE
     [--fail-first N --fail-code UNAVAILABLE|INVALID_ARGUMENT|RESOURCE_EXHAUSTED|...]
     [--partial-success K] [--delay-ms D] [--tls-cert C --tls-key K [--tls-client-ca CA]]
-    [--stats FILE] [--meta-out FILE] [--max-recv-mib M]
+    [--stats FILE] [--meta-out FILE] [--max-recv-mib M] [--retry-info-ms D]
   --port 0        pick a free port; the chosen one is printed as "listening 127.0.0.1:PORT"
   --fail-first N  answer the first N requests (any signal) with --fail-code, writing nothing
   --partial-success K  answer accepted requests with partial_success rejecting K items
+  --retry-info-ms D  the --fail-first failures carry google.rpc.RetryInfo asking for D ms
   --stats FILE    rewritten after every request: counters as JSON
   --meta-out FILE one JSON line per request: signal, items, status, grpc-encoding, metadata`;
 
@@ -35,7 +36,47 @@ const SPEC = {
     stats: { type: 'string' },
     'meta-out': { type: 'string' },
     'max-recv-mib': { type: 'number', min: 0.001 },
+    'retry-info-ms': { type: 'int', min: 0 },
 };
+
+// Protobuf wire helpers for the one message built by hand: google.rpc.Status carrying a
+// google.rpc.RetryInfo in an Any, sent as grpc-status-details-bin.
+function varint(n) {
+    const out = [];
+    let v = BigInt(n);
+    do {
+        let b = Number(v & 0x7fn);
+        v >>= 7n;
+        if (v > 0n) b |= 0x80;
+        out.push(b);
+    } while (v > 0n);
+    return Buffer.from(out);
+}
+
+function field(num, wireType, payload) {
+    const tag = varint((num << 3) | wireType);
+    if (wireType === 2) return Buffer.concat([tag, varint(payload.length), payload]);
+    return Buffer.concat([tag, payload]);
+}
+
+function retryInfoStatus(code, message, delayMs) {
+    const seconds = Math.floor(delayMs / 1000);
+    const nanos = (delayMs % 1000) * 1e6;
+    const duration = Buffer.concat([
+        seconds ? field(1, 0, varint(seconds)) : Buffer.alloc(0),
+        nanos ? field(2, 0, varint(nanos)) : Buffer.alloc(0),
+    ]);
+    const retryInfo = field(1, 2, duration);
+    const any = Buffer.concat([
+        field(1, 2, Buffer.from('type.googleapis.com/google.rpc.RetryInfo')),
+        field(2, 2, retryInfo),
+    ]);
+    return Buffer.concat([
+        field(1, 0, varint(code)),
+        field(2, 2, Buffer.from(message)),
+        field(3, 2, any),
+    ]);
+}
 
 const SERVICES = {
     traces: { pkg: 'opentelemetry.proto.collector.trace.v1', service: 'TraceService',
@@ -126,7 +167,14 @@ class Backend {
 
         const answer = () => {
             if (status !== 0) {
-                callback({ code: status, details: `backend.js: failing as asked (${status})` });
+                const details = `backend.js: failing as asked (${status})`;
+                const err = { code: status, details };
+                if (this.opts['retry-info-ms'] !== undefined) {
+                    err.metadata = new grpc.Metadata();
+                    err.metadata.set('grpc-status-details-bin',
+                        retryInfoStatus(status, details, this.opts['retry-info-ms']));
+                }
+                callback(err);
             } else {
                 callback(null, response);
             }
