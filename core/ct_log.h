@@ -24,11 +24,17 @@ void ct_log(ct_log_level_t level, const char *component, const char *fmt, ...)
 
 /*
  * A rate limit for one log site: at most one line per interval; the lines
- * held back are counted and reported with the next one that passes.
+ * held back are counted and reported with the next one that passes, or by
+ * ct_log_flush_limits at shutdown.
  */
 typedef struct ct_log_limit {
     _Atomic uint64_t next_ns;
     _Atomic uint64_t suppressed;
+    /* Set when it first holds a line back, for ct_log_flush_limits. */
+    _Atomic int registered;
+    ct_log_level_t level;
+    const char *component;
+    struct ct_log_limit *next;
 } ct_log_limit_t;
 
 #define CT_LOG_LIMIT_INIT                                                                          \
@@ -39,6 +45,17 @@ typedef struct ct_log_limit {
 void ct_log_limited(ct_log_limit_t *lim, uint64_t interval_ns, ct_log_level_t level,
                     const char *component, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/*
+ * Logs, for each rate limit still holding lines back, how many it held, so
+ * that the last of a burst (at a shutdown, say) is not lost from the log.
+ * Every limit that ever held a line back must still exist (and its component
+ * string too): call it before freeing components, or let them call
+ * ct_log_limit_forget first.
+ */
+void ct_log_flush_limits(void);
+/* Takes a limit out of ct_log_flush_limits's list, before its memory is freed. */
+void ct_log_limit_forget(ct_log_limit_t *lim);
 
 #define ct_log_error(comp, ...) ct_log(CT_LOG_ERROR, comp, __VA_ARGS__)
 #define ct_log_warn(comp, ...)  ct_log(CT_LOG_WARN, comp, __VA_ARGS__)

@@ -6,6 +6,7 @@
 
 #include "ct_common.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,10 @@
 
 static ct_log_level_t log_level = CT_LOG_INFO;
 static int log_json;
+
+/* Every rate limit that has held a line back, for ct_log_flush_limits. */
+static pthread_mutex_t limits_lock = PTHREAD_MUTEX_INITIALIZER;
+static ct_log_limit_t *limits_head;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -205,6 +210,22 @@ void ct_log(ct_log_level_t level, const char *component, const char *fmt, ...)
     va_end(ap);
 }
 
+static void register_limit(ct_log_limit_t *lim, ct_log_level_t level, const char *component)
+{
+    pthread_mutex_lock(&limits_lock);
+    lim->level = level;
+    lim->component = component;
+    /* A limit freed without ct_log_limit_forget may have left this address in the list. */
+    ct_log_limit_t *p = limits_head;
+    while (p != NULL && p != lim)
+        p = p->next;
+    if (p == NULL) {
+        lim->next = limits_head;
+        limits_head = lim;
+    }
+    pthread_mutex_unlock(&limits_lock);
+}
+
 void ct_log_limited(ct_log_limit_t *lim, uint64_t interval_ns, ct_log_level_t level,
                     const char *component, const char *fmt, ...)
 {
@@ -214,10 +235,40 @@ void ct_log_limited(ct_log_limit_t *lim, uint64_t interval_ns, ct_log_level_t le
     uint64_t next = atomic_load(&lim->next_ns);
     if (now < next || !atomic_compare_exchange_strong(&lim->next_ns, &next, now + interval_ns)) {
         atomic_fetch_add(&lim->suppressed, 1);
+        if (atomic_exchange(&lim->registered, 1) == 0)
+            register_limit(lim, level, component);
         return;
     }
     va_list ap;
     va_start(ap, fmt);
     log_vemit(level, component, fmt, ap, atomic_exchange(&lim->suppressed, 0));
     va_end(ap);
+}
+
+void ct_log_flush_limits(void)
+{
+    pthread_mutex_lock(&limits_lock);
+    for (ct_log_limit_t *lim = limits_head; lim != NULL; lim = lim->next) {
+        uint64_t n = atomic_exchange(&lim->suppressed, 0);
+        char msg[128];
+        if (n == 0 || !ct_log_enabled(lim->level))
+            continue;
+        snprintf(msg, sizeof msg, "%llu more similar message%s held back by the rate limit",
+                 (unsigned long long)n, n == 1 ? " was" : "s were");
+        log_write(lim->level, lim->component, msg);
+    }
+    pthread_mutex_unlock(&limits_lock);
+}
+
+void ct_log_limit_forget(ct_log_limit_t *lim)
+{
+    pthread_mutex_lock(&limits_lock);
+    for (ct_log_limit_t **p = &limits_head; *p != NULL; p = &(*p)->next) {
+        if (*p == lim) {
+            *p = lim->next;
+            break;
+        }
+    }
+    atomic_store(&lim->registered, 0);
+    pthread_mutex_unlock(&limits_lock);
 }

@@ -251,6 +251,7 @@ static int cmd_run(const char *path)
     if (ct_service_start(s, &err) != 0) {
         ct_log_error(NULL, "cannot start: %s", err.msg);
         ct_service_shutdown(s);
+        ct_log_flush_limits();
         /*
          * Not freed: components started before the failure may still have threads
          * that a shutdown from the starting state does not join, and freeing under
@@ -277,6 +278,8 @@ static int cmd_run(const char *path)
         pthread_detach(watcher);
 
     ct_service_shutdown(s);
+    /* The last of a burst of rate-limited lines (drops at the deadline, say) is counted. */
+    ct_log_flush_limits();
     ct_service_free(s);
     ct_node_free(root);
     ct_log_info(NULL, "shutdown complete in %.3fs", (double)(ct_now_mono_ns() - began) / 1e9);

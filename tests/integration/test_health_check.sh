@@ -158,6 +158,9 @@ elapsed=$((SECONDS - t0))
 grep -Eq 'dropping [0-9]+ spans: shutdown deadline reached|queued items could not be delivered' \
     "$work/cotel.err" || fail "the spans left undelivered at the deadline were not logged"
 grep -q 'shutdown complete' "$work/cotel.err" || fail "no 'shutdown complete' line"
+# Four requests were in flight: the rate-limited drop lines held back are counted before exit.
+grep -Eq 'error[[:space:]]exporter/otlp_grpc[[:space:]][0-9]+ more similar messages? (was|were) held back' \
+    "$work/cotel.err" || fail "the drop lines held back by the rate limit were not counted"
 echo "ok: 200 while running, 503 \"shutting down\" on $saw503 probes during a ${elapsed}s drain"
 
 # --- 2. check_collector_pipeline: Kafka down past the interval, then back.
