@@ -49,13 +49,10 @@ void ct_log_limited(ct_log_limit_t *lim, uint64_t interval_ns, ct_log_level_t le
 /*
  * Logs, for each rate limit still holding lines back, how many it held, so
  * that the last of a burst (at a shutdown, say) is not lost from the log.
- * Every limit that ever held a line back must still exist (and its component
- * string too): call it before freeing components, or let them call
- * ct_log_limit_forget first.
+ * Call it once, at the end, while every limit that ever held a line back
+ * (and its component string) still exists; it empties its list.
  */
 void ct_log_flush_limits(void);
-/* Takes a limit out of ct_log_flush_limits's list, before its memory is freed. */
-void ct_log_limit_forget(ct_log_limit_t *lim);
 
 #define ct_log_error(comp, ...) ct_log(CT_LOG_ERROR, comp, __VA_ARGS__)
 #define ct_log_warn(comp, ...)  ct_log(CT_LOG_WARN, comp, __VA_ARGS__)

@@ -210,19 +210,14 @@ void ct_log(ct_log_level_t level, const char *component, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Never walks the list: entries may be limits freed since (only the flush walks it). */
 static void register_limit(ct_log_limit_t *lim, ct_log_level_t level, const char *component)
 {
     pthread_mutex_lock(&limits_lock);
     lim->level = level;
     lim->component = component;
-    /* A limit freed without ct_log_limit_forget may have left this address in the list. */
-    ct_log_limit_t *p = limits_head;
-    while (p != NULL && p != lim)
-        p = p->next;
-    if (p == NULL) {
-        lim->next = limits_head;
-        limits_head = lim;
-    }
+    lim->next = limits_head;
+    limits_head = lim;
     pthread_mutex_unlock(&limits_lock);
 }
 
@@ -257,18 +252,7 @@ void ct_log_flush_limits(void)
                  (unsigned long long)n, n == 1 ? " was" : "s were");
         log_write(lim->level, lim->component, msg);
     }
-    pthread_mutex_unlock(&limits_lock);
-}
-
-void ct_log_limit_forget(ct_log_limit_t *lim)
-{
-    pthread_mutex_lock(&limits_lock);
-    for (ct_log_limit_t **p = &limits_head; *p != NULL; p = &(*p)->next) {
-        if (*p == lim) {
-            *p = lim->next;
-            break;
-        }
-    }
-    atomic_store(&lim->registered, 0);
+    /* Emptied: the limits may be freed from here on (they stay marked, so never re-listed). */
+    limits_head = NULL;
     pthread_mutex_unlock(&limits_lock);
 }
