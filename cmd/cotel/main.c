@@ -206,9 +206,7 @@ static void *shutdown_watcher(void *arg)
         sig = sigtimedwait(w->set, NULL, &ts);
     } while (sig < 0 && errno == EINTR);
     if (sig < 0) {
-        ct_log_error(NULL,
-                     "shutdown still not finished %.1fs after it began: exiting without "
-                     "it",
+        ct_log_error(NULL, "shutdown not finished %.1fs after the signal: exiting anyway",
                      (double)w->limit_ns / 1e9);
         _exit(1);
     }
