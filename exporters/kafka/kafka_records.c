@@ -436,6 +436,90 @@ out:
     return rc;
 }
 
+/* A run of whole top-level entries (resources) of a request: one part of a split. */
+typedef struct top_run {
+    size_t off, len, items;
+} top_run_t;
+
+/*
+ * Splits a request of several resources between its top-level entries: each
+ * part is a contiguous run of whole ResourceSpans (Metrics, Logs) entries,
+ * itself a valid request, so the records borrow the request's bytes and
+ * nothing is copied. This is the usual shape of a batch: the requests of
+ * many clients, concatenated. Returns 1 when the parts were planned, 0 when
+ * this split does not apply (one resource, a resource larger than the budget
+ * on its own, or fields other than resources at the top level: the caller
+ * re-frames the items instead), or a negative errno.
+ */
+static int split_at_resources(kafka_plan_t *plan, const kafka_plan_opts_t *o, const uint8_t *p,
+                              size_t len, size_t budget, const char *key, size_t key_len, int depth,
+                              char *err, size_t errlen)
+{
+    ct_wire_index_t idx = {0};
+    size_t *res_items = NULL, pos = 0, nres = 0, nruns = 0;
+    top_run_t *runs = NULL;
+    wire_field_t f;
+    int rc, more;
+
+    rc = ct_wire_index(&idx, o->signal, p, len);
+    if (rc < 0 || idx.nres < 2) {
+        rc = 0;
+        goto out;
+    }
+    res_items = calloc(idx.nres, sizeof(*res_items));
+    runs = calloc(idx.nres, sizeof(*runs));
+    if (!res_items || !runs) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < idx.nitem; i++) {
+        size_t parent = idx.item[i].parent;
+
+        if (o->signal == CT_SIGNAL_METRICS)
+            parent = idx.metric[parent].parent;
+        res_items[idx.scope[parent].parent]++;
+    }
+
+    /* Greedy runs of whole entries under the budget, in order. */
+    for (size_t start = 0; (more = wire_next(p, len, &pos, &f)) == 1; start = pos) {
+        if (f.num != 1 || f.type != 2 || nres >= idx.nres ||
+            idx.res[nres].off != (size_t)(f.p - p) || pos - start > budget) {
+            rc = 0;
+            goto out;
+        }
+        top_run_t *cur = nruns ? &runs[nruns - 1] : NULL;
+        if (cur && cur->len + (pos - start) <= budget) {
+            cur->len += pos - start;
+            cur->items += res_items[nres];
+        } else {
+            runs[nruns++] = (top_run_t){start, pos - start, res_items[nres]};
+        }
+        nres++;
+    }
+    if (more < 0 || nres != idx.nres) {
+        rc = 0;
+        goto out;
+    }
+
+    rc = 1;
+    for (size_t r = 0; r < nruns && rc == 1; r++) {
+        int frc;
+
+        if (runs[r].items == 0)
+            continue;
+        frc = fit(plan, o, p + runs[r].off, runs[r].len, runs[r].items, NULL, key, key_len,
+                  depth + 1, err, errlen);
+        if (frc < 0)
+            rc = frc;
+    }
+
+out:
+    free(res_items);
+    free(runs);
+    ct_wire_index_free(&idx);
+    return rc;
+}
+
 static int fit(kafka_plan_t *plan, const kafka_plan_opts_t *o, const uint8_t *p, size_t len,
                size_t items, uint8_t *owned, const char *key, size_t key_len, int depth, char *err,
                size_t errlen)
@@ -461,6 +545,15 @@ static int fit(kafka_plan_t *plan, const kafka_plan_opts_t *o, const uint8_t *p,
     if (items <= 1 || depth >= FIT_MAX_DEPTH) {
         plan_drop(plan, items, value_len);
         goto out;
+    }
+    /* Parts that borrow p need p to outlive the plan: only when no record is to own it. */
+    if (!owned) {
+        rc = split_at_resources(plan, o, p, len, part_budget(len, value_len, limit), key, key_len,
+                                depth, err, errlen);
+        if (rc != 0) {
+            rc = rc < 0 ? rc : 0;
+            goto out;
+        }
     }
     rc = split_and_fit(plan, o, p, len, part_budget(len, value_len, limit), key, key_len, depth,
                        err, errlen);

@@ -486,6 +486,58 @@ static void test_split_proto(void)
     ct_buf_free(&req);
 }
 
+/*
+ * A batch of many small resources (as the batch processor concatenates them):
+ * split between resources, every record a run of the request's own bytes.
+ */
+static void test_split_between_resources(void)
+{
+    static const int traces[][8] = {{1, 2, 3, -1}, {4, 5, -1}, {6, -1}};
+    ct_buf_t req = {0};
+    kafka_plan_opts_t o = {CT_SIGNAL_TRACES, KAFKA_ENCODING_PROTO, KAFKA_PARTITION_NONE, 20000};
+    kafka_plan_t plan = {0};
+    const uint8_t *next = NULL;
+
+    for (int i = 0; i < 8; i++) {
+        ct_buf_t part = trace_request(3, traces, 1000);
+
+        ct_buf_append(&req, part.data, part.len);
+        ct_buf_free(&part);
+    }
+    CHECK(req.len > 2 * o.max_bytes);
+    CHECK_EQ_INT(check_split(&plan, &o, &req, 48), 48);
+    CHECK(plan.n >= 3);
+    next = req.data;
+    for (size_t i = 0; i < plan.n; i++) {
+        kafka_record_t *r = plan.rec[i];
+
+        /* Borrowed, contiguous and in order: together they are the request. */
+        CHECK(r->proto_owned == NULL && r->value == r->proto);
+        CHECK(r->proto == next);
+        next = r->proto + r->proto_len;
+    }
+    CHECK(next == req.data + req.len);
+    kafka_plan_free(&plan);
+
+    /* otlp_json: the same cuts, each value the JSON of exactly its record's items. */
+    o.encoding = KAFKA_ENCODING_JSON;
+    o.max_bytes = 40000;
+    CHECK_EQ_INT(check_split(&plan, &o, &req, 48), 48);
+    for (size_t i = 0; i < plan.n; i++) {
+        ct_buf_t back = {0};
+        char err[256];
+        kafka_record_t *r = plan.rec[i];
+
+        CHECK_EQ_INT(ct_otlp_json_decode(CT_SIGNAL_TRACES, (const char *)r->value, r->value_len,
+                                         &back, err, sizeof(err)),
+                     0);
+        CHECK_EQ_INT(count_items(CT_SIGNAL_TRACES, back.data, back.len), r->items);
+        ct_buf_free(&back);
+    }
+    kafka_plan_free(&plan);
+    ct_buf_free(&req);
+}
+
 static void test_split_oversize(void)
 {
     /* Small spans around one of 200 kB: it is dropped, its neighbours are kept. */
@@ -579,6 +631,7 @@ int main(void)
     test_partition_logs();
     test_partition_metrics();
     test_split_proto();
+    test_split_between_resources();
     test_split_oversize();
     test_split_json();
     test_refit_smaller();
