@@ -7,6 +7,7 @@
 #include "ct_wire.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -183,72 +184,102 @@ typedef struct field {
     size_t size;      /* bytes of the whole field, tag included */
 } field_t;
 
-/* Reads the field at p; returns 0, or -1 when malformed or truncated. */
-static int read_field(const uint8_t *p, size_t len, field_t *f)
+/* Most tags, lengths and small values are one byte: read those without the general loop. */
+static inline size_t get_varint(const uint8_t *p, size_t len, uint64_t *v)
 {
-    uint64_t tag;
-    size_t n = ct_wire_get_varint(p, len, &tag);
-    if (n == 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
-        return -1;
+    if (len > 0 && p[0] < 0x80) {
+        *v = p[0];
+        return 1;
+    }
+    return ct_wire_get_varint(p, len, v);
+}
+
+/*
+ * Reads the field at p; returns 0, or -1 when malformed or truncated. Every
+ * member is set either way (a malformed field reads as the rest of the bytes).
+ */
+static inline __attribute__((always_inline)) int read_field(const uint8_t *p, size_t len,
+                                                            field_t *f)
+{
+    uint64_t tag = 0, l;
+    size_t n = get_varint(p, len, &tag), m = 0;
+
+    f->p = p;
+    f->len = 0;
+    f->size = len;
     f->num = (uint32_t)(tag >> 3);
     f->wt = (uint32_t)(tag & 7);
-    size_t m;
+    if (n == 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+        return -1;
     switch (f->wt) {
     case WT_VARINT:
-        m = ct_wire_get_varint(p + n, len - n, &f->v);
-        if (m == 0)
+        if ((m = get_varint(p + n, len - n, &f->v)) == 0)
             return -1;
-        f->size = n + m;
-        return 0;
+        break;
     case WT_I64:
-        if (len - n < 8)
-            return -1;
-        f->size = n + 8;
-        return 0;
     case WT_I32:
-        if (len - n < 4)
+        if ((m = f->wt == WT_I64 ? 8 : 4) > len - n)
             return -1;
-        f->size = n + 4;
-        return 0;
-    case WT_LEN: {
-        uint64_t l;
-        m = ct_wire_get_varint(p + n, len - n, &l);
+        break;
+    case WT_LEN:
+        m = get_varint(p + n, len - n, &l);
         if (m == 0 || l > len - n - m)
             return -1;
         f->p = p + n + m;
         f->len = (size_t)l;
-        f->size = n + m + (size_t)l;
-        return 0;
-    }
+        m += (size_t)l;
+        break;
     default:
         return -1; /* groups (3, 4) are not used by OTLP; 6 and 7 do not exist */
     }
+    f->size = n + m;
+    return 0;
 }
 
-static const field_spec_t *spec_find(const msg_spec_t *m, uint32_t num)
-{
-    for (const field_spec_t *f = m->fields; f->num != 0; f++) {
-        if (f->num == num)
-            return f;
-    }
-    return NULL;
-}
+/*
+ * What the checker needs of a field, looked up by message and field number
+ * in a table built once from the schema (every OTLP field number is below
+ * FIELD_DIRECT; larger ones are unknown fields): the wire types it may have
+ * (a bit each; 0: unknown field) and the message it holds.
+ */
+#define FIELD_DIRECT 32
 
-static bool wire_type_ok(const field_spec_t *fs, uint32_t wt)
+typedef struct field_slot {
+    uint8_t wt_mask;
+    uint8_t kind;
+    uint8_t sub; /* msg_id_t for F_MSG */
+} field_slot_t;
+
+static field_slot_t field_slots[M_COUNT][FIELD_DIRECT];
+static pthread_once_t field_slots_once = PTHREAD_ONCE_INIT;
+
+static uint8_t kind_wt_mask(uint8_t kind)
 {
-    switch (fs->kind) {
+    switch (kind) {
     case F_VARINT:
-        return wt == WT_VARINT;
+        return 1u << WT_VARINT;
     case F_I64:
-        return wt == WT_I64;
+        return 1u << WT_I64;
     case F_I32:
-        return wt == WT_I32;
+        return 1u << WT_I32;
     case F_P_I64:
-        return wt == WT_LEN || wt == WT_I64;
+        return 1u << WT_LEN | 1u << WT_I64;
     case F_P_VARINT:
-        return wt == WT_LEN || wt == WT_VARINT;
+        return 1u << WT_LEN | 1u << WT_VARINT;
     default:
-        return wt == WT_LEN;
+        return 1u << WT_LEN;
+    }
+}
+
+static void field_slots_build(void)
+{
+    for (int m = 0; m < M_COUNT; m++) {
+        const field_spec_t *fs = schema[m].fields;
+        for (int i = 0; fs != NULL && fs[i].num != 0; i++) {
+            if (fs[i].num < FIELD_DIRECT)
+                field_slots[m][fs[i].num] =
+                    (field_slot_t){kind_wt_mask(fs[i].kind), fs[i].kind, fs[i].sub};
+        }
     }
 }
 
@@ -294,11 +325,11 @@ static int check_fail(check_ctx_t *c, const uint8_t *at, const char *fmt, ...)
 }
 
 /* Packed fixed-width values must fill their payload exactly; packed varints must parse. */
-static int check_packed(check_ctx_t *c, const field_spec_t *fs, const field_t *f, const char *msg)
+static int check_packed(check_ctx_t *c, uint8_t kind, const field_t *f, const char *msg)
 {
-    if (fs->kind == F_P_I64 && f->len % 8 != 0)
+    if (kind == F_P_I64 && f->len % 8 != 0)
         return check_fail(c, f->p, "%s field %u: packed 64-bit values of bad length", msg, f->num);
-    if (fs->kind == F_P_VARINT) {
+    if (kind == F_P_VARINT) {
         for (size_t off = 0; off < f->len;) {
             uint64_t v;
             size_t n = ct_wire_get_varint(f->p + off, f->len - off, &v);
@@ -313,6 +344,7 @@ static int check_packed(check_ctx_t *c, const field_spec_t *fs, const field_t *f
 static int check_msg(check_ctx_t *c, msg_id_t id, const uint8_t *p, size_t len, int depth)
 {
     const msg_spec_t *m = &schema[id];
+    const field_slot_t *slots = field_slots[id];
     if (depth > CT_WIRE_MAX_DEPTH)
         return check_fail(c, p, "%s nested deeper than %d levels", m->name, CT_WIRE_MAX_DEPTH);
     if (m->item)
@@ -322,16 +354,16 @@ static int check_msg(check_ctx_t *c, msg_id_t id, const uint8_t *p, size_t len, 
         field_t f;
         if (read_field(p + off, len - off, &f) != 0)
             return check_fail(c, p + off, "%s: truncated or invalid field", m->name);
-        const field_spec_t *fs = spec_find(m, f.num);
-        if (fs != NULL) {
-            if (!wire_type_ok(fs, f.wt))
+        const field_slot_t *sl = f.num < FIELD_DIRECT ? &slots[f.num] : NULL;
+        if (sl != NULL && sl->wt_mask != 0) {
+            int rc = 0;
+            if ((sl->wt_mask & (1u << f.wt)) == 0)
                 return check_fail(c, p + off, "%s field %u has wire type %s", m->name, f.num,
                                   wt_name(f.wt));
-            int rc = 0;
-            if (fs->kind == F_MSG)
-                rc = check_msg(c, (msg_id_t)fs->sub, f.p, f.len, depth + 1);
-            else if (f.wt == WT_LEN && (fs->kind == F_P_I64 || fs->kind == F_P_VARINT))
-                rc = check_packed(c, fs, &f, m->name);
+            if (sl->kind == F_MSG)
+                rc = check_msg(c, (msg_id_t)sl->sub, f.p, f.len, depth + 1);
+            else if (f.wt == WT_LEN && (sl->kind == F_P_I64 || sl->kind == F_P_VARINT))
+                rc = check_packed(c, sl->kind, &f, m->name);
             if (rc != 0)
                 return rc;
         }
@@ -346,6 +378,7 @@ int ct_wire_check(ct_signal_t sig, const uint8_t *p, size_t len, size_t *items, 
     check_ctx_t c = {.start = p, .err = err, .errlen = errlen};
     if ((unsigned)sig >= CT_SIGNAL_COUNT)
         return -EINVAL;
+    pthread_once(&field_slots_once, field_slots_build);
     int rc = check_msg(&c, request_msg[sig], p, len, 0);
     if (rc == 0 && items != NULL)
         *items = c.items;
