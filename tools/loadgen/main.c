@@ -30,7 +30,8 @@ static void usage(FILE *f)
                "  --duration SECONDS       time spent sending (default 10)\n"
                "  --timeout SECONDS        deadline of each call (default 10)\n"
                "  --gzip                   compress requests (gzip)\n"
-               "  --wait                   grpc: wait up to the timeout for the server first\n");
+               "  --wait                   grpc: wait up to the timeout for the server first\n"
+               "  --dump FILE              write the encoded request to FILE and exit\n");
 }
 
 static int parse_size(const char *s, size_t min, size_t max, size_t *out)
@@ -44,7 +45,7 @@ static int parse_size(const char *s, size_t min, size_t max, size_t *out)
     return 0;
 }
 
-static int parse_args(int argc, char **argv, lg_opts_t *o)
+static int parse_args(int argc, char **argv, lg_opts_t *o, const char **dump)
 {
     static const struct option longopts[] = {
         {"protocol", required_argument, NULL, 'p'},
@@ -61,6 +62,7 @@ static int parse_args(int argc, char **argv, lg_opts_t *o)
         {"timeout", required_argument, NULL, 't'},
         {"gzip", no_argument, NULL, 'z'},
         {"wait", no_argument, NULL, 'w'},
+        {"dump", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -118,6 +120,9 @@ static int parse_args(int argc, char **argv, lg_opts_t *o)
         case 'w':
             o->wait = true;
             break;
+        case 'D':
+            *dump = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -128,12 +133,27 @@ static int parse_args(int argc, char **argv, lg_opts_t *o)
         if (rc != 0 && ch != '?')
             fprintf(stderr, "cotel-loadgen: bad option value: %s\n", optarg ? optarg : "");
     }
-    if (rc != 0 || argc - optind != 1) {
+    if (rc != 0 || argc - optind != (*dump ? 0 : 1)) {
         usage(stderr);
         return -1;
     }
-    o->endpoint = argv[optind];
+    o->endpoint = *dump ? "" : argv[optind];
     return 0;
+}
+
+/* --dump: the request as it would be sent (ids all zero), for other tools and profiling. */
+static int write_file(const char *path, const uint8_t *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    int rc = 0;
+
+    if (f == NULL || fwrite(p, 1, len, f) != len)
+        rc = -1;
+    if (f != NULL && fclose(f) != 0)
+        rc = -1;
+    if (rc != 0)
+        fprintf(stderr, "cotel-loadgen: cannot write %s\n", path);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -151,14 +171,20 @@ int main(int argc, char **argv)
         .duration = 10,
         .timeout = 10,
     };
+    const char *dump = NULL;
     lg_template_t t;
     lg_run_t r;
     int rc;
 
-    if (parse_args(argc, argv, &o) != 0)
+    if (parse_args(argc, argv, &o, &dump) != 0)
         return 2;
     if (lg_template_build(&t, &o) != 0)
         return 1;
+    if (dump != NULL) {
+        rc = write_file(dump, t.data, t.len);
+        lg_template_free(&t);
+        return rc == 0 ? 0 : 1;
+    }
     lg_run_init(&r, &o, &t);
     rc = o.protocol == LG_GRPC ? lg_grpc_run(&r) : lg_http_run(&r);
     if (rc == 0 || r.seq > 0)
