@@ -44,7 +44,7 @@ typedef struct kafka_exporter {
 
     ct_counter_t *records[CT_SIGNAL_COUNT];
     ct_counter_t *oversize[CT_SIGNAL_COUNT];
-    ct_log_limit_t unreachable_log, oversize_log, error_log, failure_log;
+    ct_log_limit_t unreachable_log, oversize_log, refused_log, error_log, failure_log;
 } kafka_exporter_t;
 
 /*
@@ -185,6 +185,8 @@ static void note_unreachable(kafka_exporter_t *kx, const char *what)
     uint64_t zero = 0, now = ct_now_mono_ns();
 
     if (atomic_compare_exchange_strong(&kx->unreachable_since, &zero, now)) {
+        /* Announced once; the reminders below come at most every LOG_INTERVAL_NS. */
+        atomic_store(&kx->unreachable_log.next_ns, now + LOG_INTERVAL_NS);
         ct_log_warn(kx->inst->name, "Kafka unreachable (%s): data waits in the sending queue",
                     what);
         return;
@@ -332,41 +334,102 @@ static size_t wait_delivery(kafka_job_t *job, uint64_t deadline)
     return pending;
 }
 
-static void report_oversize(kafka_exporter_t *kx, const ct_request_t *req, size_t items,
-                            size_t largest, size_t limit)
+/* limit: the smallest record size tried; refused: the broker refused records as too large. */
+static void report_oversize(kafka_exporter_t *kx, const ct_request_t *req, const kafka_plan_t *plan,
+                            size_t limit, bool refused)
 {
-    ct_counter_add(kx->oversize[req->signal], items);
+    ct_counter_add(kx->oversize[req->signal], plan->dropped_items);
     ct_log_limited(&kx->oversize_log, LOG_INTERVAL_NS, CT_LOG_WARN, kx->inst->name,
-                   "dropped %zu %s too large for one Kafka record (largest %zu bytes, "
-                   "limit %zu; producer::max_message_bytes %lld)",
-                   items, ct_signal_item_name(req->signal), largest, limit,
+                   "dropped %zu %s too large for one Kafka record (largest %zu bytes, limit "
+                   "%zu%s; producer::max_message_bytes %lld)",
+                   plan->dropped_items, ct_signal_item_name(req->signal), plan->dropped_largest,
+                   limit, refused ? " after the broker refused larger records" : "",
                    (long long)kx->cfg->producer.max_message_bytes);
 }
 
 /*
- * Records the broker refused as too large are split again under half their
- * size; the new records are appended to the plan, to be produced next.
+ * A record the broker refused as too large. librdkafka may have put it in
+ * one batch with others, and the broker judges batches: so it is first
+ * produced again alone, and only a record refused alone is split under half
+ * its size. The new records are appended to the plan, marked to be produced
+ * one at a time. Lowers *limit to the size tried.
  */
-static int resplit(kafka_job_t *job, kafka_plan_opts_t *o, kafka_record_t *rec, char *err,
-                   size_t errlen)
+static int resplit(kafka_job_t *job, const kafka_plan_opts_t *o, const kafka_record_t *rec,
+                   size_t *limit, char *err, size_t errlen)
 {
+    kafka_exporter_t *kx = job->kx;
     kafka_plan_opts_t smaller = *o;
-    size_t before = job->plan.dropped_items;
+    size_t first = job->plan.n;
     int rc;
 
-    smaller.max_bytes = rec->value_len / 2 + rec->key_len;
-    if (smaller.max_bytes > o->max_bytes)
-        smaller.max_bytes = o->max_bytes;
-    ct_log_debug(job->kx->inst->name,
-                 "broker refused a record of %zu bytes as too large: "
-                 "splitting it under %zu",
-                 rec->value_len, smaller.max_bytes);
+    if (rec->alone) {
+        smaller.max_bytes = rec->value_len / 2 + rec->key_len;
+        if (smaller.max_bytes > o->max_bytes)
+            smaller.max_bytes = o->max_bytes;
+        if (smaller.max_bytes < *limit)
+            *limit = smaller.max_bytes;
+    }
+    ct_log_limited(&kx->refused_log, LOG_INTERVAL_NS, CT_LOG_WARN, kx->inst->name,
+                   "the broker refused a record of %zu bytes as too large: %s "
+                   "(producer::max_message_bytes %lld is above the broker's or topic's "
+                   "message size limit)",
+                   rec->value_len, rec->alone ? "splitting it" : "producing it alone",
+                   (long long)kx->cfg->producer.max_message_bytes);
     rc = kafka_plan_fit(&job->plan, &smaller, rec->proto, rec->proto_len, rec->items, NULL,
                         rec->key, rec->key_len, err, errlen);
-    if (job->plan.dropped_items > before)
-        ct_log_debug(job->kx->inst->name, "%zu items dropped after the broker refused them",
-                     job->plan.dropped_items - before);
+    for (size_t i = first; i < job->plan.n; i++)
+        job->plan.rec[i]->alone = true;
     return rc;
+}
+
+/*
+ * Produces the plan's records and waits for their delivery reports; records
+ * the broker refuses as too large are produced again (alone, then split)
+ * until nothing new is left. Returns the worst error: NO_ERROR, __QUEUE_FULL
+ * (no room before the deadline), __TIMED_OUT (reports missing at the
+ * deadline; *pending says how many) or a delivery error.
+ */
+static rd_kafka_resp_err_t deliver(kafka_job_t *job, const kafka_plan_opts_t *o, const char *topic,
+                                   uint64_t deadline, size_t *pending, size_t *limit, bool *refused)
+{
+    rd_kafka_resp_err_t worst = RD_KAFKA_RESP_ERR_NO_ERROR;
+    size_t produced = 0, checked = 0;
+    char why[256] = "";
+
+    while (produced < job->plan.n && worst == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        while (produced < job->plan.n) {
+            kafka_record_t *rec = job->plan.rec[produced++];
+
+            if (produce(job, rec, topic, deadline) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                return RD_KAFKA_RESP_ERR__QUEUE_FULL;
+            /* A record produced alone is in a batch of its own: wait before the next. */
+            if (rec->alone && (*pending = wait_delivery(job, deadline)) > 0)
+                return RD_KAFKA_RESP_ERR__TIMED_OUT;
+        }
+        *pending = wait_delivery(job, deadline);
+        if (*pending > 0)
+            return RD_KAFKA_RESP_ERR__TIMED_OUT;
+
+        for (size_t n = job->plan.n; checked < n; checked++) {
+            kafka_record_t *rec = job->plan.rec[checked];
+            rd_kafka_resp_err_t e = (rd_kafka_resp_err_t)rec->status;
+
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+                continue;
+            /* Refused by librdkafka at produce time or by the broker: the same code. */
+            if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+                *refused = true;
+                if (resplit(job, o, rec, limit, why, sizeof(why)) < 0) {
+                    ct_log_error(job->kx->inst->name, "cannot split a refused record: %s", why);
+                    worst = e;
+                }
+                continue;
+            }
+            if (worst == RD_KAFKA_RESP_ERR_NO_ERROR || err_permanent(e))
+                worst = e;
+        }
+    }
+    return worst;
 }
 
 static ct_send_result_t kafka_exporter_send(ct_instance_t *inst, ct_request_t *req)
@@ -378,7 +441,8 @@ static ct_send_result_t kafka_exporter_send(ct_instance_t *inst, ct_request_t *r
     rd_kafka_resp_err_t worst = RD_KAFKA_RESP_ERR_NO_ERROR;
     kafka_plan_opts_t o;
     const char *topic = sp->topic;
-    size_t produced = 0, checked = 0, pending = 0, overhead;
+    size_t pending = 0, overhead, limit;
+    bool refused = false;
     uint64_t deadline;
     char why[256] = "";
     kafka_job_t *job;
@@ -408,6 +472,7 @@ static ct_send_result_t kafka_exporter_send(ct_instance_t *inst, ct_request_t *r
     o.max_bytes = (size_t)c->producer.max_message_bytes > overhead + 64
                       ? (size_t)c->producer.max_message_bytes - overhead
                       : 64;
+    limit = o.max_bytes;
     rc = kafka_plan_request(&job->plan, &o, req->data, req->len, req->items, why, sizeof(why));
     if (rc < 0) {
         result_set(&res, rc == -ENOMEM ? CT_RESOURCE_EXHAUSTED : CT_INTERNAL, rc == -ENOMEM,
@@ -415,46 +480,9 @@ static ct_send_result_t kafka_exporter_send(ct_instance_t *inst, ct_request_t *r
         goto out;
     }
 
-    /* Produce, wait, and split again what the broker found too large, until nothing is new. */
-    while (produced < job->plan.n) {
-        while (produced < job->plan.n) {
-            rd_kafka_resp_err_t e = produce(job, job->plan.rec[produced], topic, deadline);
-
-            produced++;
-            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                worst = e;
-                break;
-            }
-        }
-        if (worst == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            break;
-        pending = wait_delivery(job, deadline);
-        if (pending > 0) {
-            worst = RD_KAFKA_RESP_ERR__TIMED_OUT;
-            break;
-        }
-        for (size_t n = job->plan.n; checked < n; checked++) {
-            kafka_record_t *rec = job->plan.rec[checked];
-            rd_kafka_resp_err_t e = (rd_kafka_resp_err_t)rec->status;
-
-            if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-                continue;
-            /* Refused by librdkafka at produce time or by the broker: the same code. */
-            if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-                rc = resplit(job, &o, rec, why, sizeof(why));
-                if (rc < 0)
-                    worst = e;
-                continue;
-            }
-            if (worst == RD_KAFKA_RESP_ERR_NO_ERROR || err_permanent(e))
-                worst = e;
-        }
-        if (worst != RD_KAFKA_RESP_ERR_NO_ERROR)
-            break;
-    }
-
+    worst = deliver(job, &o, topic, deadline, &pending, &limit, &refused);
     if (job->plan.dropped_items > 0)
-        report_oversize(kx, req, job->plan.dropped_items, job->plan.dropped_largest, o.max_bytes);
+        report_oversize(kx, req, &job->plan, limit, refused);
 
     if (worst == RD_KAFKA_RESP_ERR_NO_ERROR) {
         note_reachable(kx);

@@ -47,6 +47,7 @@ typedef struct kafka_record {
     void *owner;
     int status;     /* rd_kafka_resp_err_t of the delivery report */
     bool delivered; /* a delivery report arrived */
+    bool alone;     /* produced on its own, after the broker refused a batch holding it */
 } kafka_record_t;
 
 typedef struct kafka_plan_opts {

@@ -30,12 +30,20 @@ kd_pid=""
 cotel_pid=""
 bg_pids=()
 
+# Stops every process the test started: SIGTERM, then SIGKILL for any still running 15 s later.
 cleanup() {
-    local pid
+    local pid deadline=$((SECONDS + 15))
     for pid in $cotel_pid $kd_pid "${bg_pids[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in $cotel_pid $kd_pid "${bg_pids[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+            sleep 0.2
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "process $pid ignored SIGTERM for 15 s: killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
         wait "$pid" 2>/dev/null || true
     done
     if [ "${KEEP_WORK:-0}" = 1 ]; then
@@ -85,7 +93,7 @@ kd_signal() {
     local before
     before=$(grep -c "SIG$1" "$work/kd.err" || true)
     kill -"$1" "$kd_pid"
-    wait_for 10 eval '[ "$(grep -c "SIG$1" "$work/kd.err" || true)" -gt "$before" ]' ||
+    wait_for 10 eval "[ \"\$(grep -c SIG$1 $work/kd.err)\" -gt $before ]" ||
         fail "cotel-kafka-dev did not act on SIG$1"
 }
 
@@ -121,10 +129,14 @@ service:
 EOF
 }
 
-# metric NAME LABELS: one value of cotel's own metrics (0 when absent).
+# metric NAME LABEL: the value of cotel's own metric NAME whose labels include LABEL, such as
+# exporter="kafka" (0 when absent).
 metric() {
     curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" |
-        awk -v want="$1{$2}" '$1 == want { v = $2 } END { print (v == "" ? 0 : v) }'
+        awk -v name="$1{" -v label="$2" \
+            'index($0, name) == 1 && (index($0, "{" label ",") || index($0, "," label ",") ||
+             index($0, "," label "}") || index($0, "{" label "}")) { v = $NF }
+             END { print (v == "" ? 0 : v) }'
 }
 
 # sent_at_least EXPORTER ITEM N: the exporter has handled (sent or failed) N items of a kind.
@@ -143,6 +155,22 @@ send() {
         --endpoint "http://127.0.0.1:$OTLP_PORT" --count "$count" --batch "$batch" \
         --manifest "$manifest" --seed "$signal-$RANDOM" "$@") >"$manifest.out" ||
         fail "send.js $signal failed: $(cat "$manifest.out")"
+}
+
+# grpc_export SIGNAL FILE: sends the protobuf request in FILE to cotel's OTLP/gRPC receiver as
+# it is (grpc-js with an identity serializer); prints the gRPC status code.
+grpc_export() {
+    (cd "$JS" && timeout 60 node -e '
+const grpc = require("@grpc/grpc-js");
+const fs = require("fs");
+const [signal, file, addr] = process.argv.slice(1);
+const svc = {traces: "trace.v1.TraceService", metrics: "metrics.v1.MetricsService",
+             logs: "logs.v1.LogsService"}[signal];
+const client = new grpc.Client(addr, grpc.credentials.createInsecure(),
+                               {"grpc.max_send_message_length": -1});
+client.makeUnaryRequest(`/opentelemetry.proto.collector.${svc}/Export`, (b) => b, (b) => b,
+    fs.readFileSync(file), (err) => { console.log(err ? err.code : 0); client.close(); });
+' "$1" "$2" "127.0.0.1:$OTLP_PORT")
 }
 
 # json_field FILE FIELD: a field of the JSON summary send.js printed.
