@@ -93,6 +93,12 @@ static void register_process_metrics(void)
                           "Total CPU user and system time in seconds.", "", process_cpu, NULL);
     ct_metrics_counter_fn("otelcol_process_uptime", "Uptime of the process [seconds].", "",
                           process_uptime, NULL);
+    /*
+     * Under another allocator (a sanitizer's, say) glibc's arenas stay empty:
+     * no heap gauges then, rather than gauges stuck at zero.
+     */
+    if (mallctl == NULL && mallinfo2().arena == 0)
+        return;
     ct_metrics_gauge_fn("otelcol_process_runtime_heap_alloc_bytes",
                         "Bytes allocated (jemalloc or glibc malloc) and not yet freed.", "",
                         heap_alloc, NULL);
