@@ -341,6 +341,43 @@ static int check_packed(check_ctx_t *c, uint8_t kind, const field_t *f, const ch
     return 0;
 }
 
+/*
+ * The usual attribute, checked without the general walk: a KeyValue holding
+ * a short key and a short string, an integer, a bool, a double or nothing,
+ * each one-byte-framed. Returns true only for bytes the general walk would
+ * accept; anything else (longer values, other fields, unusual order) is left
+ * to it.
+ */
+static inline bool keyvalue_simple(const uint8_t *p, size_t len)
+{
+    size_t i, alen;
+    const uint8_t *v;
+    uint64_t x;
+
+    if (len < 4 || p[0] != ((1 << 3) | WT_LEN) || p[1] >= 0x80)
+        return false;
+    i = 2 + (size_t)p[1]; /* past the key */
+    if (i + 2 > len || p[i] != ((2 << 3) | WT_LEN) || p[i + 1] >= 0x80)
+        return false;
+    alen = p[i + 1];
+    if (i + 2 + alen != len)
+        return false;
+    v = p + i + 2;
+    if (alen == 0)
+        return true;
+    switch (v[0]) {
+    case (1 << 3) | WT_LEN: /* string_value */
+        return alen >= 2 && v[1] < 0x80 && (size_t)v[1] + 2 == alen;
+    case (2 << 3) | WT_VARINT: /* bool_value */
+    case (3 << 3) | WT_VARINT: /* int_value */
+        return alen >= 2 && ct_wire_get_varint(v + 1, alen - 1, &x) == alen - 1;
+    case (4 << 3) | WT_I64: /* double_value */
+        return alen == 9;
+    default:
+        return false;
+    }
+}
+
 static int check_msg(check_ctx_t *c, msg_id_t id, const uint8_t *p, size_t len, int depth)
 {
     const msg_spec_t *m = &schema[id];
@@ -360,7 +397,10 @@ static int check_msg(check_ctx_t *c, msg_id_t id, const uint8_t *p, size_t len, 
             if ((sl->wt_mask & (1u << f.wt)) == 0)
                 return check_fail(c, p + off, "%s field %u has wire type %s", m->name, f.num,
                                   wt_name(f.wt));
-            if (sl->kind == F_MSG)
+            if (sl->sub == M_KEYVALUE && depth + 2 <= CT_WIRE_MAX_DEPTH &&
+                keyvalue_simple(f.p, f.len))
+                rc = 0;
+            else if (sl->kind == F_MSG)
                 rc = check_msg(c, (msg_id_t)sl->sub, f.p, f.len, depth + 1);
             else if (f.wt == WT_LEN && (sl->kind == F_P_I64 || sl->kind == F_P_VARINT))
                 rc = check_packed(c, sl->kind, &f, m->name);
