@@ -69,6 +69,8 @@ typedef struct ct_instance {
 
     /* Exporters: the engine's queue and retry around factory->send. */
     ct_exporter_t *exporter;
+
+    bool started; /* set by the service once start succeeded: only these are shut down */
 } ct_instance_t;
 
 /* Outcome of one attempt to send a request to a destination. */

@@ -79,7 +79,7 @@ static const ct_opt_t telemetry_opts[] = {
     {"metrics", CT_OPT_SECTION, offsetof(service_cfg_t, metrics_present), NULL, 0, 0, NULL,
      "cotel's own metrics, in the Prometheus format", metrics_opts, 0},
     {"resource", CT_OPT_RAW, offsetof(service_cfg_t, telemetry_resource), NULL, 0, 0, NULL,
-     "accepted for compatibility; no effect"},
+     "attributes added as labels to every own metric (service_name, service_version, ...)"},
     {"traces", CT_OPT_RAW, offsetof(service_cfg_t, telemetry_traces), NULL, 0, 0, NULL,
      "accepted for compatibility; cotel does not trace itself"},
     CT_OPT_END,
@@ -579,6 +579,7 @@ static int start_kind(ct_service_t *s, ct_kind_t kind, ct_err_t *err)
         /* An exporter is ready before its queue's consumers start sending. */
         if (inst->factory->start && inst->factory->start(inst, err) != 0)
             return -EINVAL;
+        inst->started = true;
         if (inst->exporter && ct_exporter_start(inst->exporter, err) != 0)
             return -EINVAL;
     }
@@ -619,35 +620,40 @@ int ct_service_start(ct_service_t *s, ct_err_t *err)
     return 0;
 }
 
+/*
+ * Stops what was started, receivers first, then each pipeline's processors
+ * front to back, then exporters, then extensions. Also used after a start
+ * that failed half way: only instances whose start succeeded are stopped.
+ */
 void ct_service_shutdown(ct_service_t *s)
 {
-    if (atomic_exchange(&s->state, CT_SERVICE_STOPPING) != CT_SERVICE_RUNNING) {
+    int was = atomic_exchange(&s->state, CT_SERVICE_STOPPING);
+    if (was != CT_SERVICE_RUNNING && was != CT_SERVICE_STARTING) {
         atomic_store(&s->state, CT_SERVICE_STOPPED);
         return;
     }
     uint64_t deadline = ct_now_mono_ns() + s->cfg.telemetry.shutdown_timeout;
 
-    /* Receivers first, then each pipeline's processors front to back, then exporters. */
     for (size_t i = s->ninstances; i-- > 0;) {
         ct_instance_t *inst = s->instances[i];
-        if (inst->factory->kind == CT_KIND_RECEIVER && inst->factory->shutdown)
+        if (inst->started && inst->factory->kind == CT_KIND_RECEIVER && inst->factory->shutdown)
             inst->factory->shutdown(inst, deadline);
     }
     for (size_t pi = 0; pi < s->npipelines; pi++) {
         pipeline_t *p = &s->pipelines[pi];
         for (size_t j = 0; j < p->nproc; j++) {
-            if (p->procs[j]->factory->shutdown)
+            if (p->procs[j]->started && p->procs[j]->factory->shutdown)
                 p->procs[j]->factory->shutdown(p->procs[j], deadline);
         }
     }
     for (size_t i = 0; i < s->ninstances; i++) {
         ct_instance_t *inst = s->instances[i];
-        if (inst->exporter)
+        if (inst->started && inst->exporter)
             ct_exporter_shutdown(inst->exporter, deadline);
     }
     for (size_t i = 0; i < s->ninstances; i++) {
         ct_instance_t *inst = s->instances[i];
-        if (inst->factory->kind == CT_KIND_EXTENSION && inst->factory->shutdown)
+        if (inst->started && inst->factory->kind == CT_KIND_EXTENSION && inst->factory->shutdown)
             inst->factory->shutdown(inst, deadline);
     }
     if (s->metrics_server) {

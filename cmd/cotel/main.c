@@ -248,14 +248,11 @@ static int cmd_run(const char *path)
 
     if (ct_service_start(s, &err) != 0) {
         ct_log_error(NULL, "cannot start: %s", err.msg);
-        ct_service_shutdown(s);
+        ct_service_shutdown(s); /* stops what had started, draining what it accepted */
         ct_log_flush_limits();
-        /*
-         * Not freed: components started before the failure may still have threads
-         * that a shutdown from the starting state does not join, and freeing under
-         * them would hang or crash. The process ends here either way.
-         */
-        _exit(1);
+        ct_service_free(s);
+        ct_node_free(root);
+        return 1;
     }
     ct_log_info(NULL, "everything is ready; send SIGTERM or SIGINT to stop");
 
