@@ -154,10 +154,14 @@ const ct_opt_t kafka_exporter_opts[] = {
      "one record per resource, keyed by a hash of its sorted attributes"},
     {"partition_logs_by_resource_attributes", CT_OPT_BOOL, C(partition_logs_by_resource_attributes),
      "false", 0, 0, NULL, "one record per resource, keyed by a hash of its sorted attributes"},
+    {"partition_logs_by_trace_id", CT_OPT_BOOL, C(partition_logs_by_trace_id), "false", 0, 0, NULL,
+     "one record per trace id of the log records, keyed by it (none: no key)"},
     {"record_headers", CT_OPT_MAP, C(record_headers), NULL, 0, 0, NULL,
      "static headers added to every record"},
     {"include_metadata_keys", CT_OPT_STRINGS, C(include_metadata_keys), NULL, 0, 0, NULL,
      "client metadata keys copied into record headers"},
+    {"conn_idle_timeout", CT_OPT_DURATION, C(conn_idle_timeout), "9m", 0, 0, NULL,
+     "close broker connections idle this long (0: never)"},
     {"metadata", CT_OPT_SECTION, CT_OPT_NO_FLAG, NULL, 0, 0, NULL, "cluster metadata",
      metadata_opts, C(metadata_refresh_interval)},
     {"producer", CT_OPT_SECTION, CT_OPT_NO_FLAG, NULL, 0, 0, NULL, "producer settings",
@@ -226,6 +230,10 @@ int kafka_config_validate(const void *cfg, const ct_node_t *node, ct_err_t *err)
             return ct_errf(err, ct_node_get(node, ct_signal_name((ct_signal_t)s)),
                            "%s::topic: must not be empty", ct_signal_name((ct_signal_t)s));
     }
+    if (c->partition_logs_by_resource_attributes && c->partition_logs_by_trace_id)
+        return ct_errf(err, ct_node_get(node, "partition_logs_by_trace_id"),
+                       "partition_logs_by_resource_attributes and partition_logs_by_trace_id "
+                       "exclude each other");
     if (c->tls.present && c->auth_tls.present)
         return ct_errf(err, ct_node_get(node, "tls"),
                        "tls and auth::tls are the same setting: keep only tls");
@@ -279,6 +287,8 @@ void kafka_config_signals(const kafka_config_t *c, const ct_node_t *node,
         out[CT_SIGNAL_METRICS].partition = KAFKA_PARTITION_RESOURCE;
     if (c->partition_logs_by_resource_attributes)
         out[CT_SIGNAL_LOGS].partition = KAFKA_PARTITION_RESOURCE;
+    if (c->partition_logs_by_trace_id)
+        out[CT_SIGNAL_LOGS].partition = KAFKA_PARTITION_TRACE_ID;
 }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, const ct_node_t *at,
@@ -548,6 +558,9 @@ rd_kafka_conf_t *kafka_config_build(const kafka_config_t *c, const ct_node_t *no
     if (rc == 0)
         rc = conf_setf(conf, "topic.metadata.refresh.interval.ms", node, err, "%llu",
                        (unsigned long long)(c->metadata_refresh_interval / 1000000));
+    if (rc == 0)
+        rc = conf_setf(conf, "connections.max.idle.ms", ct_node_get(node, "conn_idle_timeout"), err,
+                       "%llu", (unsigned long long)(c->conn_idle_timeout / 1000000));
     /* Reconnect within two seconds of a broker's return, so an outage ends promptly. */
     if (rc == 0)
         rc = conf_set(conf, "reconnect.backoff.max.ms", "2000", node, err);

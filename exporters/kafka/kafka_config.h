@@ -68,9 +68,11 @@ typedef struct kafka_config {
     bool partition_traces_by_id;
     bool partition_metrics_by_resource_attributes;
     bool partition_logs_by_resource_attributes;
+    bool partition_logs_by_trace_id;
     ct_kvlist_t record_headers;
     ct_strlist_t include_metadata_keys;
     uint64_t metadata_refresh_interval;
+    uint64_t conn_idle_timeout;
     kafka_producer_cfg_t producer;
     kafka_sasl_cfg_t sasl;
     kafka_plain_cfg_t plain_text;

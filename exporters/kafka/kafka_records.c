@@ -625,15 +625,19 @@ static uint32_t key_groups_get(key_groups_t *kg, const char *key)
     return (uint32_t)(kg->n - 1);
 }
 
-/* The key of one item: its trace id in hex, or "" when it has none (or it is all zero). */
+/*
+ * The key of one item: its trace id in hex (Span field 1, LogRecord field 9),
+ * or "" when it has none or it is all zero.
+ */
 static void trace_key(const ct_wire_index_t *idx, size_t i, char *key)
 {
     static const uint8_t zero[16];
+    uint32_t field = idx->signal == CT_SIGNAL_LOGS ? 9 : 1;
     const uint8_t *id;
     size_t n;
 
     key[0] = '\0';
-    if (ct_wire_find_bytes(idx->data + idx->item[i].off, idx->item[i].len, 1, &id, &n) == 0 &&
+    if (ct_wire_find_bytes(idx->data + idx->item[i].off, idx->item[i].len, field, &id, &n) == 0 &&
         n == 16 && memcmp(id, zero, 16) != 0)
         kafka_trace_id_hex(id, key);
 }

@@ -18,7 +18,7 @@
 
 typedef enum kafka_partition {
     KAFKA_PARTITION_NONE,     /* one record per request (split only when too large) */
-    KAFKA_PARTITION_TRACE_ID, /* one record per trace, keyed by the hex trace id */
+    KAFKA_PARTITION_TRACE_ID, /* one record per trace id (spans, log records), keyed by it */
     KAFKA_PARTITION_RESOURCE, /* one record per resource, keyed by its attributes' hash */
 } kafka_partition_t;
 

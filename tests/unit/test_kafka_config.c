@@ -83,6 +83,7 @@ static void test_defaults(void)
         CHECK(strcmp(prop(conf, "message.timeout.ms"), "5000") == 0);
         CHECK(strcmp(prop(conf, "security.protocol"), "plaintext") == 0);
         CHECK(strcmp(prop(conf, "partitioner"), "fnv1a_random") == 0);
+        CHECK(strcmp(prop(conf, "connections.max.idle.ms"), "540000") == 0);
         rd_kafka_conf_destroy(conf);
     }
     unload(&l);
@@ -108,6 +109,13 @@ static void test_deprecated_topic_encoding(void)
     CHECK_EQ_INT(sp[CT_SIGNAL_TRACES].partition, KAFKA_PARTITION_TRACE_ID);
     CHECK_EQ_INT(sp[CT_SIGNAL_METRICS].partition, KAFKA_PARTITION_NONE);
     CHECK_EQ_INT(sp[CT_SIGNAL_LOGS].partition, KAFKA_PARTITION_RESOURCE);
+    unload(&l);
+
+    load(&l, "exporters:\n  kafka:\n    partition_logs_by_trace_id: true\n");
+    CHECK_EQ_INT(l.rc, 0);
+    kafka_config_signals(&l.cfg, l.node, sp);
+    CHECK_EQ_INT(sp[CT_SIGNAL_LOGS].partition, KAFKA_PARTITION_TRACE_ID);
+    CHECK_EQ_INT(sp[CT_SIGNAL_TRACES].partition, KAFKA_PARTITION_NONE);
     unload(&l);
 }
 
@@ -181,6 +189,9 @@ static void test_errors(void)
     expect_error("exporters:\n  kafka:\n    timeout: 5ms\n    producer: {linger: 10ms}\n",
                  "linger");
     expect_error("exporters:\n  kafka:\n    topic_from_attribute: x\n", "topic_from_attribute");
+    expect_error("exporters:\n  kafka:\n    partition_logs_by_trace_id: true\n"
+                 "    partition_logs_by_resource_attributes: true\n",
+                 "exclude each other");
 }
 
 int main(void)

@@ -392,6 +392,55 @@ static void test_partition_logs(void)
     ct_buf_free(&req);
 }
 
+/* Log records keyed by their trace id (field 9); those without one go together, unkeyed. */
+static void test_partition_logs_by_trace(void)
+{
+    ct_buf_t req = {0}, rl = {0}, res = {0}, sl = {0};
+    kafka_plan_opts_t o = {CT_SIGNAL_LOGS, KAFKA_ENCODING_PROTO, KAFKA_PARTITION_TRACE_ID, 1000000};
+    kafka_plan_t plan = {0};
+    char err[256] = "", hex[KAFKA_KEY_MAX];
+    static const int traces[] = {1, 0, 2, 1, 0, 2, 1};
+    uint8_t id[16];
+    size_t keyless = 0;
+
+    put_attr(&res, 1, "service.name", "logs");
+    put_msg(&rl, 1, &res);
+    for (size_t i = 0; i < CT_ARRAY_LEN(traces); i++) {
+        ct_buf_t lr = {0}, body = {0};
+
+        put_str(&body, 1, "line");
+        put_msg(&lr, 5, &body);
+        if (traces[i]) {
+            trace_id(id, traces[i]);
+            ct_wire_put_bytes(&lr, 9, id, 16);
+        }
+        put_msg(&sl, 2, &lr);
+    }
+    put_msg(&rl, 2, &sl);
+    put_msg(&req, 1, &rl);
+
+    CHECK_EQ_INT(kafka_plan_request(&plan, &o, req.data, req.len, 7, err, sizeof(err)), 0);
+    CHECK_EQ_INT(plan.n, 3);
+    trace_id(id, 1);
+    kafka_trace_id_hex(id, hex);
+    for (size_t i = 0; i < plan.n; i++) {
+        kafka_record_t *r = plan.rec[i];
+
+        if (r->key_len == 0) {
+            keyless++;
+            CHECK_EQ_INT(r->items, 2);
+        } else if (memcmp(r->key, hex, 32) == 0) {
+            CHECK_EQ_INT(r->items, 3);
+        } else {
+            CHECK_EQ_INT(r->items, 2);
+        }
+        CHECK_EQ_INT(count_items(CT_SIGNAL_LOGS, r->value, r->value_len), r->items);
+    }
+    CHECK_EQ_INT(keyless, 1);
+    kafka_plan_free(&plan);
+    ct_buf_free(&req);
+}
+
 static void test_partition_metrics(void)
 {
     ct_buf_t req = metrics_request(5);
@@ -629,6 +678,7 @@ int main(void)
     test_resource_key();
     test_partition_traces();
     test_partition_logs();
+    test_partition_logs_by_trace();
     test_partition_metrics();
     test_split_proto();
     test_split_between_resources();
