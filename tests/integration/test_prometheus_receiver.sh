@@ -107,15 +107,24 @@ it_special{kind="nan"} NaN
 it_special{kind="inf"} +Inf
 EOF
 cat >"$work/target.py" <<'EOF'
-import sys, urllib.parse
+import base64, ssl, sys, threading, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-body = open(sys.argv[2], "rb").read()
+port, tls_port, path, cert, key = sys.argv[1:6]
+body = open(path, "rb").read()
+basic = "Basic " + base64.b64encode(b"scraper:s3cret pw").decode()
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urllib.parse.urlparse(self.path)
-        if url.path != "/custom/metrics":
+        auth = self.headers.get("Authorization", "")
+        if url.path == "/slow/metrics":
+            time.sleep(5)  # longer than the job's scrape_timeout
+        elif (url.path == "/auth/metrics" and auth != basic) or \
+                (url.path == "/bearer/metrics" and auth != "Bearer tok-123"):
+            self.send_error(401)
+            return
+        elif url.path not in ("/custom/metrics", "/auth/metrics", "/bearer/metrics"):
             self.send_error(404)
             return
         module = urllib.parse.parse_qs(url.query).get("module", [""])[0]
@@ -124,14 +133,39 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
-        self.wfile.write(out)
+        try:
+            self.wfile.write(out)
+        except OSError:
+            pass  # the scraper gave up (the slow path)
 
     def log_message(self, *args):
         pass
 
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+servers = [ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)]
+if cert:
+    tls = ThreadingHTTPServer(("127.0.0.1", int(tls_port)), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+    servers.append(tls)
+for srv in servers:
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+threading.Event().wait()
 EOF
-python3 "$work/target.py" "$target_port" "$work/exposition.txt" >"$work/target.log" 2>&1 &
+# A certificate for 127.0.0.1, for the https job.
+tls_port=$(free_port)
+cert="" key=""
+if openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
+        -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" \
+        >"$work/openssl.log" 2>&1; then
+    cert=$work/cert.pem key=$work/key.pem
+else
+    echo "NOTE: openssl could not make a certificate; the https job is left out"
+fi
+printf 'tok-123\n' >"$work/token"
+python3 "$work/target.py" "$target_port" "$tls_port" "$work/exposition.txt" "$cert" "$key" \
+    >"$work/target.log" 2>&1 &
 target_pid=$!
 
 if wait_port "$prom_port" "$prom_pid"; then
@@ -147,9 +181,19 @@ if ! wait_port "$target_port" "$target_pid"; then
     exit 1
 fi
 
+https_job=""
+if [ -n "$cert" ]; then
+    https_job="
+        - job_name: tls
+          scheme: https
+          metrics_path: /custom/metrics
+          tls_config: {ca_file: $cert}
+          static_configs: [{targets: ['127.0.0.1:$tls_port']}]"
+fi
 cat >"$work/cotel.yaml" <<EOF
 receivers:
   prometheus:
+    report_extra_scrape_metrics: true
     config:
       global:
         scrape_interval: 1s
@@ -165,6 +209,26 @@ receivers:
           static_configs:
             - targets: ["127.0.0.1:$target_port"]
               labels: {env: it}
+        - job_name: basic
+          metrics_path: /auth/metrics
+          basic_auth: {username: scraper, password: s3cret pw}
+          static_configs: [{targets: ['127.0.0.1:$target_port']}]
+        - job_name: bearer
+          metrics_path: /bearer/metrics
+          authorization: {credentials_file: $work/token}
+          static_configs: [{targets: ['127.0.0.1:$target_port']}]
+        - job_name: wrongpw
+          metrics_path: /auth/metrics
+          basic_auth: {username: scraper, password: nope}
+          static_configs: [{targets: ['127.0.0.1:$target_port']}]
+        - job_name: slow
+          metrics_path: /slow/metrics
+          scrape_timeout: 400ms
+          static_configs: [{targets: ['127.0.0.1:$target_port']}]
+        - job_name: small
+          metrics_path: /custom/metrics
+          body_size_limit: 100B
+          static_configs: [{targets: ['127.0.0.1:$target_port']}]$https_job
 exporters:
   file:
     path: $work/out.json
@@ -185,7 +249,7 @@ cotel_pid=$!
 cat >"$work/check.py" <<'EOF'
 import json, math, sys
 
-mode, path, target_port, prom_port = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+mode, path, target_port, prom_port, tls_port = sys.argv[1:6]
 reqs = []
 with open(path) as f:
     for line in f:
@@ -233,9 +297,46 @@ def one(m, **want):
             return p
     return None
 
+REPORT = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
+          "scrape_samples_post_metric_relabeling", "scrape_series_added",
+          "scrape_timeout_seconds", "scrape_sample_limit", "scrape_body_size_bytes"}
+UP = ["prom", "fixed", "basic", "bearer"] + (["tls"] if tls_port != "-" else [])
+DOWN = ["wrongpw", "slow", "small"]
+
 if mode == "wait-up":
-    ok = all(any(up(ms) == 1 for _, ms in scrapes(j)) for j in ("prom", "fixed"))
+    ok = all(any(up(ms) == 1 for _, ms in scrapes(j)) for j in UP)
+    ok = ok and all(any(up(ms) == 0 for _, ms in scrapes(j)) for j in DOWN)
     sys.exit(0 if ok else 1)
+
+if mode == "jobs":
+    for j in UP:
+        check(all(up(ms) == 1 for _, ms in scrapes(j)), "job %s is not always up" % j)
+        res, ms = scrapes(j)[-1]
+        p = one(ms.get("it_requests_total", {}), method="get")
+        check(j == "prom" or (p is not None and p["asDouble"] == 1027), "job %s data" % j)
+    for j in DOWN:
+        check(all(up(ms) == 0 for _, ms in scrapes(j)), "job %s is not always down" % j)
+        check(all(set(ms) == REPORT for _, ms in scrapes(j)),
+              "job %s wrote more than up and scrape_*" % j)
+    if tls_port != "-":
+        res, _ = scrapes("tls")[-1]
+        check(res.get("url.scheme") == "https" and res.get("server.port") == tls_port,
+              "https resource: %r" % res)
+    # The hanging target times out at its scrape_timeout...
+    for _, ms in scrapes("slow"):
+        d = one(ms["scrape_duration_seconds"])["asDouble"]
+        check(0.35 < d < 0.9, "slow scrape took %r s, its timeout is 0.4 s" % d)
+        check(one(ms["scrape_timeout_seconds"])["asDouble"] == 0.4, "scrape_timeout_seconds")
+    # ... and the body over its limit is refused, reported as -1 bytes.
+    for _, ms in scrapes("small"):
+        check(one(ms["scrape_body_size_bytes"])["asDouble"] == -1, "small body size")
+    _, ms = scrapes("fixed")[-1]
+    check(one(ms["scrape_body_size_bytes"])["asDouble"] > 100, "fixed body size")
+    # Meanwhile the other targets keep their 1 s pace: no scrape waits for the slow one.
+    times = sorted(int(one(ms["up"])["timeUnixNano"]) for _, ms in scrapes("fixed"))
+    gaps = [(b - a) / 1e9 for a, b in zip(times, times[1:])]
+    check(len(times) >= 3 and all(0.8 < g < 1.3 for g in gaps),
+          "fixed job scrape gaps while slow hangs: %r" % gaps)
 
 if mode == "wait-down":
     # A scrape of the fixed job after it went away: up 0.
@@ -345,8 +446,7 @@ if mode == "stale":
     check(p is not None and p["asDouble"] == 0, "nothing scraped from a dead target")
     # Stale markers are written once: later failed scrapes have only up and scrape_*.
     for _, later in scr[first_down + 1:]:
-        check(set(later) <= {"up", "scrape_duration_seconds", "scrape_samples_scraped",
-                             "scrape_samples_post_metric_relabeling", "scrape_series_added"},
+        check(set(later) == REPORT,
               "a later failed scrape repeats stale markers: %r" % sorted(later))
     # The Prometheus target is unaffected.
     check(up(scrapes("prom")[-1][1]) == 1, "prom is still up")
@@ -356,7 +456,10 @@ for p in problems:
 sys.exit(1 if problems else 0)
 EOF
 
-check() { python3 "$work/check.py" "$1" "$work/out.json" "$target_port" "$prom_port"; }
+check() {
+    python3 "$work/check.py" "$1" "$work/out.json" "$target_port" "$prom_port" \
+        "$([ -n "$cert" ] && echo "$tls_port" || echo -)"
+}
 wait_check() { # mode, tries of 0.2 s
     for _ in $(seq 1 "$2"); do
         if [ -s "$work/out.json" ] && check "$1" >/dev/null 2>&1; then
@@ -371,14 +474,14 @@ wait_check() { # mode, tries of 0.2 s
 }
 
 if wait_check wait-up 75; then
-    pass "both targets scraped with up 1"
+    pass "every job scraped: up 1 where it should be, up 0 for the failing ones"
 else
-    fail "no scrape with up 1 for both jobs within 15 s; cotel's stderr:"
+    fail "not every job scraped as expected within 15 s; cotel's stderr:"
     tail -n 20 "$work/stderr"
     exit 1
 fi
-# A second scrape of each, so start times are those of earlier observations.
-sleep 1.2
+# More scrapes of each, so start times are those of earlier observations and the pace shows.
+sleep 2.2
 
 if out=$(check fixed); then
     pass "the fixed target's counter, gauge, histogram, summary, untyped, timestamp, NaN/Inf, \
@@ -386,6 +489,19 @@ params, resource and scrape metrics are right"
 else
     fail "fixed target: $out"
 fi
+if out=$(check jobs); then
+    pass "basic auth, a bearer token from a file, https with a CA; a wrong password, a target \
+slower than the timeout and a body over its limit give up 0 without delaying the others"
+else
+    fail "jobs: $out"
+fi
+for what in "server returned HTTP status 401" "Operation timed out" "body size limit exceeded"; do
+    if grep -q "failed: $what" "$work/stderr"; then
+        pass "logged: $what"
+    else
+        fail "no log line says: $what"
+    fi
+done
 if out=$(check prom); then
     pass "Prometheus's own metrics: counter as monotonic sum, histogram, summary, gauge"
 else
