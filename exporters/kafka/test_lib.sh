@@ -76,7 +76,8 @@ wait_for() {
 }
 
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 # start_kd ARGS...: starts the development broker; sets kd_pid and BS (its bootstrap list).
@@ -109,7 +110,8 @@ start_cotel() {
 # stop_cotel: SIGTERM; cotel must exit on its own (it drains within its deadline).
 stop_cotel() {
     kill -TERM "$cotel_pid"
-    wait_for 40 eval '! kill -0 '"$cotel_pid"' 2>/dev/null' || fail "cotel still running 40 s after SIGTERM"
+    wait_for 40 eval '! kill -0 '"$cotel_pid"' 2>/dev/null' ||
+        fail "cotel still running 40 s after SIGTERM"
     wait "$cotel_pid" || true
     cotel_pid=""
 }
@@ -194,6 +196,7 @@ verify() {
     echo "verified $signal in $(basename "$file"): $(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("matched %d, duplicates %d, missing unacknowledged %d" % (r["matched"], r["duplicates"], r["missingUnacknowledged"]))
+print("matched %d, duplicates %d, missing unacknowledged %d"
+      % (r["matched"], r["duplicates"], r["missingUnacknowledged"]))
 ' "$file.report")"
 }

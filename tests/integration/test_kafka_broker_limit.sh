@@ -30,7 +30,7 @@ wait_for 60 sent_at_least kafka spans 5200 || fail "5200 spans not delivered wit
 failed=$(metric otelcol_exporter_send_failed_spans_total 'exporter="kafka"')
 [ "${failed%.*}" -eq 0 ] || fail "$failed spans failed"
 consume otlp_spans "$work/spans.kcat" '%R%s'
-python3 - "$work/spans.kcat" "$BROKER_LIMIT" <<'EOF' || fail "a stored record is over the broker's limit"
+python3 - "$work/spans.kcat" "$BROKER_LIMIT" <<'EOF' || fail "a record is over the limit"
 import sys
 
 data, limit, sizes, i = open(sys.argv[1], "rb").read(), int(sys.argv[2]), [], 0

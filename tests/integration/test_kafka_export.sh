@@ -61,7 +61,7 @@ consume otlp_metrics "$work/p_metrics.kcat" '%R%s'
 consume otlp_logs "$work/p_logs.kcat" '%R%s'
 verify traces --kafka-framed "$work/p_spans.kcat" "$work/traces.json"
 # No decoding and re-encoding: each record is one request exactly as the SDK encoded it.
-python3 - "$work/sdk_spans.framed" "$work/p_spans.kcat" <<'EOF' || fail "otlp_proto records differ from the SDK's requests"
+python3 - "$work/sdk_spans.framed" "$work/p_spans.kcat" <<'EOF' || fail "records differ"
 import sys
 
 def frames(path):

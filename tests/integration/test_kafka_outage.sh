@@ -45,16 +45,19 @@ wait "$sender" || fail "send.js failed: $(cat "$work/traces.json.out")"
 bg_pids=()
 acked=$(json_field "$work/traces.json.out" acknowledged)
 failed=$(json_field "$work/traces.json.out" failed)
-[ "$failed" -eq 0 ] || fail "cotel refused $failed spans during the outage (its queue should hold them)"
+[ "$failed" -eq 0 ] ||
+    fail "cotel refused $failed spans during the outage (its queue should hold them)"
 [ "$queued" -gt 0 ] || fail "nothing was queued during the outage: the outage was not seen"
 
-wait_for 90 sent_at_least kafka spans "$acked" || fail "spans not delivered within 90 s after the outage"
+wait_for 90 sent_at_least kafka spans "$acked" ||
+    fail "spans not delivered within 90 s after the outage"
 failed=$(metric otelcol_exporter_send_failed_spans_total 'exporter="kafka"')
 [ "${failed%.*}" -eq 0 ] || fail "the exporter gave up on $failed spans"
 wait_for 10 grep -q "Kafka reachable again" "$work/cotel.err" ||
     fail "no \"Kafka reachable again\" log line"
 n=$(grep -c "Kafka unreachable (" "$work/cotel.err" || true)
-[ "$n" -eq 1 ] || fail "\"Kafka unreachable\" announced $n times (once, then rate-limited, expected)"
+[ "$n" -eq 1 ] ||
+    fail "\"Kafka unreachable\" announced $n times (once, then rate-limited, expected)"
 
 consume otlp_spans "$work/spans.kcat" '%R%s'
 verify traces --kafka-framed "$work/spans.kcat" "$work/traces.json" --allow-duplicates

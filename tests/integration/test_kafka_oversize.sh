@@ -98,7 +98,8 @@ def attr(key, value):
     return field(1, key.encode()) + field(2, field(1, value.encode()))
 
 def span(i, name, pad=0):
-    s = field(1, bytes([0xAB] * 15 + [i])) + field(2, bytes([0xCD] * 7 + [i])) + field(5, name.encode())
+    s = field(1, bytes([0xAB] * 15 + [i])) + field(2, bytes([0xCD] * 7 + [i]))
+    s += field(5, name.encode())
     if pad:
         s += field(9, attr("pad", "x" * pad))
     return field(2, s)
@@ -127,7 +128,7 @@ consume otlp_spans "$work/spans2.kcat" '%R%s'
 consume j_spans "$work/spans2.jsonl" '%s\n'
 record_sizes "$work/spans2.kcat" framed >/dev/null || fail "otlp_proto records over the limit"
 record_sizes "$work/spans2.jsonl" lines >/dev/null || fail "otlp_json records over the limit"
-python3 - "$work/spans2.kcat" "$work/spans2.jsonl" <<'EOF' || fail "the neighbours of the dropped span are not all there"
+python3 - "$work/spans2.kcat" "$work/spans2.jsonl" <<'EOF' || fail "neighbours missing"
 import json, sys
 
 def fields(buf):
@@ -178,7 +179,8 @@ def json_names(path):
 
 want = {f"neighbour-{i}" for i in range(11) if i != 5}
 ok = True
-for kind, names in (("otlp_proto", proto_names(sys.argv[1])), ("otlp_json", json_names(sys.argv[2]))):
+for kind, names in (("otlp_proto", proto_names(sys.argv[1])),
+                    ("otlp_json", json_names(sys.argv[2]))):
     got = [n for n in names if n.startswith("neighbour-") or n == "huge"]
     print(f"{kind}: {sorted(got)}")
     if sorted(got) != sorted(want):

@@ -42,7 +42,8 @@ case "$first_error" in
 esac
 refused=$(metric otelcol_exporter_enqueue_failed_spans_total 'exporter="kafka"')
 [ "${refused%.*}" -gt 0 ] || fail "the exporter counted no refused spans"
-wait_for 20 grep -q "Kafka unreachable" "$work/cotel.err" || fail "no \"Kafka unreachable\" log line"
+wait_for 20 grep -q "Kafka unreachable" "$work/cotel.err" ||
+    fail "no \"Kafka unreachable\" log line"
 sent=$(metric otelcol_exporter_sent_spans_total 'exporter="kafka"')
 [ "${sent%.*}" -eq 0 ] || fail "$sent spans reported sent while Kafka was down"
 
