@@ -97,6 +97,7 @@ static int cmd_components(void)
 
 static int cmd_validate(const char *path)
 {
+    ct_log_setup(CT_LOG_WARN, 0); /* building components may log at info; validate is quiet */
     ct_err_t err = {{0}};
     ct_node_t *root = load(path, &err);
     ct_service_t *s = root ? ct_service_build(root, &err) : NULL;
