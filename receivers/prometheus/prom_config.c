@@ -81,8 +81,8 @@ static const ct_opt_t job_opts[] = {
      .desc = "allow HTTP/2 with https targets"},
     {"sample_limit", CT_OPT_INT, F(prom_job_t, sample_limit), "0", 0, 2147483647.0,
      .desc = "a scrape with more samples after relabeling fails (0: no limit)"},
-    {"body_size_limit", CT_OPT_SIZE, F(prom_job_t, body_size_limit), "0", 0, 1099511627776.0,
-     .desc = "a larger body fails the scrape (0: 64MiB)"},
+    {"body_size_limit", CT_OPT_STRING, F(prom_job_t, body_size_limit_text), "0",
+     .desc = "a larger body fails the scrape: bytes, KB, MB, GB (base 2, as Prometheus; 0: 64MB)"},
     {"basic_auth", CT_OPT_SECTION, F(prom_job_t, basic_auth_present), .sub = basic_auth_opts,
      .base = F(prom_job_t, basic_auth), .desc = "HTTP basic authentication"},
     {"authorization", CT_OPT_SECTION, F(prom_job_t, authorization_present),
@@ -474,6 +474,35 @@ static int read_relabel(prom_job_t *job, const char *what, ct_err_t *err)
     return rc;
 }
 
+/* A size as Prometheus reads it: an integer and a unit of B, KB, MB, GB or TB, all base 2. */
+static int parse_base2_size(const char *s, uint64_t *out)
+{
+    static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+    char *end;
+    unsigned long long v;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    if (*end == '\0') {
+        *out = v;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        char alt[4] = {units[i][0], 'i', 'B', '\0'}; /* KiB: the same */
+        if (strcmp(end, units[i]) == 0 || (i > 0 && strcmp(end, alt) == 0)) {
+            if (v > (UINT64_MAX >> (10 * i)))
+                return -1;
+            *out = (uint64_t)v << (10 * i);
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* Fills the job's defaults from global and checks what depends on several keys. */
 static int finish_job(prom_config_t *c, prom_job_t *job, const char *what, ct_err_t *err)
 {
@@ -487,6 +516,10 @@ static int finish_job(prom_config_t *c, prom_job_t *job, const char *what, ct_er
                        "%s: scrape timeout greater than scrape interval for scrape config with "
                        "job name \"%s\"",
                        what, job->name);
+    if (parse_base2_size(job->body_size_limit_text, &job->body_size_limit) != 0)
+        return ct_errf(err, ct_node_get(job->node, "body_size_limit"),
+                       "%s::body_size_limit: '%s' is not a size (e.g. 1048576, 512KB, 10MB)", what,
+                       job->body_size_limit_text);
     if (job->metrics_path == NULL || job->metrics_path[0] != '/')
         return ct_errf(err, ct_node_get(job->node, "metrics_path"),
                        "%s::metrics_path: must start with '/'", what);

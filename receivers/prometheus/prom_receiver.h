@@ -1,7 +1,8 @@
 /*
  * The prometheus receiver's parts, shared by its files: the Prometheus-style
  * scrape configuration (prom_config.c), one scrape target and the OTLP it
- * makes of each scrape (prom_target.c), and the scheduler (prom_receiver.c).
+ * makes of each scrape (prom_target.c, written out by prom_otlp.c), and the
+ * scheduler (prom_receiver.c).
  */
 #ifndef PROM_RECEIVER_H
 #define PROM_RECEIVER_H
@@ -73,6 +74,7 @@ typedef struct prom_job {
     bool follow_redirects;
     bool enable_http2;
     int64_t sample_limit;
+    char *body_size_limit_text;
     uint64_t body_size_limit; /* 0: PROM_MAX_BODY */
     bool basic_auth_present;
     prom_basic_auth_t basic_auth;

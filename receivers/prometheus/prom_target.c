@@ -3,24 +3,15 @@
  * a scrape (each series' start time, the series of the last scrape for
  * stale markers), and the OTLP metrics request written for each scrape.
  */
+#include "prom_model.h"
 #include "prom_receiver.h"
 
 #include "ct_wire.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef COTEL_VERSION
-#define COTEL_VERSION "0.0.0"
-#endif
-
-/* The scope the Go collector's receiver gives scraped metrics; consumers filter on it. */
-#define SCOPE_NAME                                                                                 \
-    "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 
 #define MS 1000000ull
 
@@ -34,28 +25,6 @@ typedef struct series {
     uint64_t seen; /* the last scrape that had it */
     bool timestamped;
 } series_t;
-
-typedef struct out_resource {
-    prom_str_t job, instance;
-} out_resource_t;
-
-typedef struct out_metric {
-    uint32_t res;
-    prom_str_t name, help;
-    prom_type_t type;
-    const char *unit;
-    uint32_t first, last; /* its points */
-} out_metric_t;
-
-typedef struct out_point {
-    uint32_t next;
-    uint32_t nattrs;
-    prom_label_t *attrs;
-    uint64_t start_ns, time_ns;
-    bool stale;
-    double value;
-    const prom_point_t *src; /* histogram and summary data */
-} out_point_t;
 
 struct prom_target {
     const prom_job_t *job;
@@ -76,19 +45,12 @@ struct prom_target {
     uint64_t gen;
     size_t added;
 
-    out_resource_t *res;
-    size_t nres, cap_res;
-    out_metric_t *metrics;
-    size_t nmetrics, cap_metrics;
-    out_point_t *points;
-    size_t npoints, cap_points;
+    prom_model_t m; /* what the scrape becomes */
 
     prom_label_t *merged; /* scratch: a sample's labels merged with the target's */
     size_t cap_merged;
     ct_buf_t key;    /* scratch: a series key */
     ct_buf_t joined; /* scratch: relabel source values */
-    prom_bucket_t *sorted;
-    size_t cap_sorted;
     char failure[300];
 };
 
@@ -223,11 +185,8 @@ void prom_target_free(prom_target_t *t)
         free(t->series[i].key);
     free(t->series);
     free(t->index);
-    free(t->res);
-    free(t->metrics);
-    free(t->points);
+    prom_model_free(&t->m);
     free(t->merged);
-    free(t->sorted);
     ct_buf_free(&t->key);
     ct_buf_free(&t->joined);
     prom_scrape_free(&t->scrape);
@@ -372,7 +331,7 @@ static int put_field(ct_buf_t *b, const char *p, size_t n)
 }
 
 /* Writes the key of a series into t->key. */
-static int make_key(prom_target_t *t, const out_resource_t *res, prom_str_t name, prom_type_t type,
+static int make_key(prom_target_t *t, const prom_res_t *res, prom_str_t name, prom_type_t type,
                     const prom_label_t *attrs, size_t n)
 {
     ct_buf_t *b = &t->key;
@@ -474,52 +433,91 @@ static const uint8_t *get_field(const uint8_t *p, const uint8_t *end, prom_str_t
 
 static uint32_t resource_get(prom_target_t *t, prom_str_t job, prom_str_t instance)
 {
-    for (size_t i = t->nres; i-- > 0;) {
-        if (str_cmp(t->res[i].job, job) == 0 && str_cmp(t->res[i].instance, instance) == 0)
+    for (size_t i = t->m.nres; i-- > 0;) {
+        if (str_cmp(t->m.res[i].job, job) == 0 && str_cmp(t->m.res[i].instance, instance) == 0)
             return (uint32_t)i;
     }
-    if (grow((void **)&t->res, &t->cap_res, t->nres + 1, sizeof *t->res) != 0)
+    if (grow((void **)&t->m.res, &t->m.cap_res, t->m.nres + 1, sizeof *t->m.res) != 0)
         return PROM_NONE;
-    t->res[t->nres] = (out_resource_t){job, instance};
-    return (uint32_t)t->nres++;
+    t->m.res[t->m.nres] = (prom_res_t){.job = job, .instance = instance};
+    return (uint32_t)t->m.nres++;
 }
 
-/* The metric (res, name, type) among metrics[from ...], created when absent. */
-static out_metric_t *metric_get(prom_target_t *t, size_t from, uint32_t res, prom_str_t name,
-                                prom_type_t type, prom_str_t help)
+static uint32_t scope_get(prom_target_t *t, uint32_t res, prom_str_t name, prom_str_t version)
 {
-    out_metric_t *m;
+    for (size_t i = 0; i < t->m.nscopes; i++) {
+        const prom_scope_t *sc = &t->m.scopes[i];
+        if (sc->res == res && str_cmp(sc->name, name) == 0 && str_cmp(sc->version, version) == 0)
+            return (uint32_t)i;
+    }
+    if (grow((void **)&t->m.scopes, &t->m.cap_scopes, t->m.nscopes + 1, sizeof *t->m.scopes) != 0)
+        return PROM_NONE;
+    t->m.scopes[t->m.nscopes] = (prom_scope_t){.res = res, .name = name, .version = version};
+    return (uint32_t)t->m.nscopes++;
+}
 
-    for (size_t i = t->nmetrics; i-- > from;) {
-        m = &t->metrics[i];
-        if (m->res == res && m->type == type && str_cmp(m->name, name) == 0)
+/*
+ * Takes otel_scope_name and otel_scope_version out of a point's attributes:
+ * they name its instrumentation scope (without them, the receiver's own).
+ */
+static uint32_t take_scope(prom_target_t *t, uint32_t res, prom_label_t *attrs, size_t *n)
+{
+    prom_str_t name = {"", 0}, version = {"", 0};
+    size_t k = 0;
+
+    for (size_t i = 0; i < *n; i++) {
+        if (prom_str_eq(attrs[i].name, "otel_scope_name", 15))
+            name = attrs[i].value;
+        else if (prom_str_eq(attrs[i].name, "otel_scope_version", 18))
+            version = attrs[i].value;
+        else
+            attrs[k++] = attrs[i];
+    }
+    *n = k;
+    if (name.n == 0)
+        version.n = 0; /* a version alone names nothing */
+    return scope_get(t, res, name, version);
+}
+
+/* The metric (res, scope, name, type) among metrics[from ...], created when absent. */
+static prom_metric_t *metric_get(prom_target_t *t, size_t from, uint32_t res, uint32_t scope,
+                                 prom_str_t name, prom_type_t type, prom_str_t help)
+{
+    prom_metric_t *m;
+
+    if (res == PROM_NONE || scope == PROM_NONE)
+        return NULL;
+    for (size_t i = t->m.nmetrics; i-- > from;) {
+        m = &t->m.metrics[i];
+        if (m->res == res && m->scope == scope && m->type == type && str_cmp(m->name, name) == 0)
             return m;
     }
-    if (grow((void **)&t->metrics, &t->cap_metrics, t->nmetrics + 1, sizeof *m) != 0)
+    if (grow((void **)&t->m.metrics, &t->m.cap_metrics, t->m.nmetrics + 1, sizeof *m) != 0)
         return NULL;
-    m = &t->metrics[t->nmetrics++];
-    *m = (out_metric_t){.res = res,
-                        .name = name,
-                        .help = help,
-                        .type = type,
-                        .first = PROM_NONE,
-                        .last = PROM_NONE};
+    m = &t->m.metrics[t->m.nmetrics++];
+    *m = (prom_metric_t){.res = res,
+                         .scope = scope,
+                         .name = name,
+                         .help = help,
+                         .type = type,
+                         .first = PROM_NONE,
+                         .last = PROM_NONE};
     return m;
 }
 
-static out_point_t *point_add(prom_target_t *t, out_metric_t *m)
+static prom_datapoint_t *point_add(prom_target_t *t, prom_metric_t *m)
 {
-    out_point_t *p;
+    prom_datapoint_t *p;
 
-    if (grow((void **)&t->points, &t->cap_points, t->npoints + 1, sizeof *p) != 0)
+    if (grow((void **)&t->m.points, &t->m.cap_points, t->m.npoints + 1, sizeof *p) != 0)
         return NULL;
-    p = &t->points[t->npoints];
-    *p = (out_point_t){.next = PROM_NONE};
+    p = &t->m.points[t->m.npoints];
+    *p = (prom_datapoint_t){.next = PROM_NONE};
     if (m->last == PROM_NONE)
-        m->first = (uint32_t)t->npoints;
+        m->first = (uint32_t)t->m.npoints;
     else
-        t->points[m->last].next = (uint32_t)t->npoints;
-    m->last = (uint32_t)t->npoints++;
+        t->m.points[m->last].next = (uint32_t)t->m.npoints;
+    m->last = (uint32_t)t->m.npoints++;
     return p;
 }
 
@@ -579,13 +577,56 @@ static uint64_t start_time(series_t *s, bool created, const prom_point_t *p, pro
     return start;
 }
 
+/*
+ * target_info and otel_scope_info carry no data: their labels describe the
+ * resource and a scope, and they are dropped, as the compatibility spec says.
+ */
+static int add_info(prom_target_t *t, const prom_family_t *f, bool target)
+{
+    for (uint32_t i = f->first; i != PROM_NONE; i = t->scrape.points[i].next) {
+        const prom_point_t *p = &t->scrape.points[i];
+        prom_label_t *attrs, *all;
+        size_t n, nattrs;
+        uint32_t res, sc;
+        uint32_t *have;
+        prom_label_t **where;
+
+        if (merge_labels(t, p->labels, p->nlabels, &n) != 0 ||
+            split_labels(t, n, &res, &attrs, &nattrs) != 0)
+            return -ENOMEM;
+        if (target) {
+            have = &t->m.res[res].nattrs;
+            where = &t->m.res[res].attrs;
+        } else {
+            if ((sc = take_scope(t, res, attrs, &nattrs)) == PROM_NONE)
+                return -ENOMEM;
+            have = &t->m.scopes[sc].nattrs;
+            where = &t->m.scopes[sc].attrs;
+        }
+        all = prom_scrape_alloc(&t->scrape, (*have + nattrs + 1) * sizeof *all);
+        if (all == NULL)
+            return -ENOMEM;
+        if (*have > 0)
+            memcpy(all, *where, *have * sizeof *all);
+        if (nattrs > 0)
+            memcpy(all + *have, attrs, nattrs * sizeof *all);
+        *where = all;
+        *have += (uint32_t)nattrs;
+    }
+    return 0;
+}
+
 /* Adds a family's points; histograms and summaries without _count are dropped. */
 static int add_family(prom_target_t *t, const prom_family_t *f, uint64_t now_ns)
 {
     const prom_job_t *job = t->job;
     prom_str_t name = f->name;
-    size_t first_metric = t->nmetrics;
+    size_t first_metric = t->m.nmetrics;
 
+    if (str_cmp(name, str_of("target_info")) == 0)
+        return add_info(t, f, true);
+    if (str_cmp(name, str_of("otel_scope_info")) == 0)
+        return add_info(t, f, false);
     if (t->opts->trim_metric_suffixes && f->type == PROM_COUNTER && name.n > 6 &&
         memcmp(name.p + name.n - 6, "_total", 6) == 0)
         name.n -= 6;
@@ -603,7 +644,7 @@ static int add_family(prom_target_t *t, const prom_family_t *f, uint64_t now_ns)
             continue;
         if (merge_labels(t, p->labels, p->nlabels, &n) != 0 ||
             split_labels(t, n, &res, &attrs, &nattrs) != 0 ||
-            make_key(t, &t->res[res], name, f->type, attrs, nattrs) != 0)
+            make_key(t, &t->m.res[res], name, f->type, attrs, nattrs) != 0)
             return -ENOMEM;
         series_t *s = series_get(t, &created);
         if (s == NULL)
@@ -613,8 +654,10 @@ static int add_family(prom_target_t *t, const prom_family_t *f, uint64_t now_ns)
         t->added += created;
 
         uint64_t time_ns = p->has_ts && job->honor_timestamps ? (uint64_t)p->ts_ms * MS : now_ns;
-        out_metric_t *m = metric_get(t, first_metric, res, name, f->type, f->help);
-        out_point_t *op = m ? point_add(t, m) : NULL;
+        uint32_t scope =
+            take_scope(t, res, attrs, &nattrs); /* after the key: it tells scopes apart */
+        prom_metric_t *m = metric_get(t, first_metric, res, scope, name, f->type, f->help);
+        prom_datapoint_t *op = m ? point_add(t, m) : NULL;
         if (op == NULL)
             return -ENOMEM;
         op->attrs = attrs;
@@ -633,7 +676,7 @@ static int add_family(prom_target_t *t, const prom_family_t *f, uint64_t now_ns)
 /* A stale marker for every series of earlier scrapes that this one did not have. */
 static int add_stale_markers(prom_target_t *t, uint64_t now_ns)
 {
-    out_metric_t *m = NULL;
+    prom_metric_t *m = NULL;
 
     for (size_t i = 0; i < t->nseries; i++) {
         const series_t *s = &t->series[i];
@@ -654,18 +697,22 @@ static int add_stale_markers(prom_target_t *t, uint64_t now_ns)
         uint32_t res = resource_get(t, job, instance);
         if (res == PROM_NONE)
             return -ENOMEM;
-        if (m == NULL || m->res != res || m->type != type || str_cmp(m->name, name) != 0)
-            m = metric_get(t, 0, res, name, type, (prom_str_t){"", 0});
         size_t cap = (size_t)(end - p) / 2 + 1;
         prom_label_t *attrs = prom_scrape_alloc(&t->scrape, cap * sizeof *attrs);
-        out_point_t *op = m && attrs ? point_add(t, m) : NULL;
-        if (op == NULL)
+        if (attrs == NULL)
             return -ENOMEM;
         while (p != NULL && p < end && n < cap) {
             p = get_field(p, end, &attrs[n].name);
             p = p ? get_field(p, end, &attrs[n].value) : NULL;
             n += p != NULL;
         }
+        uint32_t scope = take_scope(t, res, attrs, &n);
+        if (m == NULL || m->res != res || m->scope != scope || m->type != type ||
+            str_cmp(m->name, name) != 0)
+            m = metric_get(t, 0, res, scope, name, type, (prom_str_t){"", 0});
+        prom_datapoint_t *op = m ? point_add(t, m) : NULL;
+        if (op == NULL)
+            return -ENOMEM;
         op->attrs = attrs;
         op->nattrs = (uint32_t)n;
         op->time_ns = now_ns;
@@ -705,14 +752,16 @@ static int add_report(prom_target_t *t, const prom_scrape_result_t *r, bool ok, 
          (double)r->body_size, true},
     };
 
+    prom_str_t none = {"", 0};
+
     if (merge_labels(t, NULL, 0, &n) != 0 || split_labels(t, n, &res, &attrs, &nattrs) != 0)
         return -ENOMEM;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         if (rows[i].extra && !t->opts->report_extra_scrape_metrics)
             continue;
-        out_metric_t *m =
-            metric_get(t, t->nmetrics, res, str_of(rows[i].name), PROM_GAUGE, str_of(rows[i].help));
-        out_point_t *op = m ? point_add(t, m) : NULL;
+        prom_metric_t *m = metric_get(t, t->m.nmetrics, res, scope_get(t, res, none, none),
+                                      str_of(rows[i].name), PROM_GAUGE, str_of(rows[i].help));
+        prom_datapoint_t *op = m ? point_add(t, m) : NULL;
         if (op == NULL)
             return -ENOMEM;
         m->unit = rows[i].unit;
@@ -724,339 +773,6 @@ static int add_report(prom_target_t *t, const prom_scrape_result_t *r, bool ok, 
     return 0;
 }
 
-/* ---- protobuf ---- */
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
-
-/* A writer that remembers its first failure, so the steps need no checks in between. */
-typedef struct enc {
-    ct_buf_t *b;
-    int err;
-} enc_t;
-
-static void put_raw(enc_t *e, const void *p, size_t n)
-{
-    if (e->err == 0 && ct_buf_append(e->b, p, n) != 0)
-        e->err = -ENOMEM;
-}
-
-static void put_varint(enc_t *e, uint64_t v)
-{
-    if (e->err == 0 && ct_wire_put_varint(e->b, v) != 0)
-        e->err = -ENOMEM;
-}
-
-static void put_tag(enc_t *e, uint32_t field, uint32_t wt)
-{
-    put_varint(e, ((uint64_t)field << 3) | wt);
-}
-
-static void put_u64le(enc_t *e, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    put_raw(e, b, 8);
-}
-
-static uint64_t double_bits(double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, sizeof v);
-    return v;
-}
-
-static void put_fixed64(enc_t *e, uint32_t field, uint64_t v)
-{
-    put_tag(e, field, WT_I64);
-    put_u64le(e, v);
-}
-
-static void put_double(enc_t *e, uint32_t field, double d)
-{
-    put_fixed64(e, field, double_bits(d));
-}
-
-static void put_str(enc_t *e, uint32_t field, const char *p, size_t n)
-{
-    put_tag(e, field, WT_LEN);
-    put_varint(e, n);
-    put_raw(e, p, n);
-}
-
-/*
- * Opens a nested message with a one-byte length; close_msg writes the real
- * length, moving the body when it needs more bytes (only bodies of 128
- * bytes and more, which are few next to the data points).
- */
-static size_t open_msg(enc_t *e, uint32_t field)
-{
-    put_tag(e, field, WT_LEN);
-    put_raw(e, "", 1);
-    return e->b->len;
-}
-
-static void close_msg(enc_t *e, size_t start)
-{
-    size_t n, k;
-    uint8_t *p;
-
-    if (e->err != 0)
-        return;
-    n = e->b->len - start;
-    k = ct_wire_varint_size(n);
-    if (k > 1) {
-        if (ct_buf_reserve(e->b, k - 1) != 0) {
-            e->err = -ENOMEM;
-            return;
-        }
-        memmove(e->b->data + start + k - 1, e->b->data + start, n);
-        e->b->len += k - 1;
-    }
-    p = e->b->data + start - 1;
-    for (; n >= 0x80; n >>= 7)
-        *p++ = (uint8_t)(n | 0x80);
-    *p = (uint8_t)n;
-}
-
-static void put_kv(enc_t *e, uint32_t field, prom_str_t key, prom_str_t value)
-{
-    size_t kv = open_msg(e, field);
-    put_str(e, 1, key.p, key.n);
-    size_t any = open_msg(e, 2);
-    put_str(e, 1, value.p, value.n);
-    close_msg(e, any);
-    close_msg(e, kv);
-}
-
-static void put_attrs(enc_t *e, uint32_t field, const out_point_t *p)
-{
-    for (uint32_t i = 0; i < p->nattrs; i++)
-        put_kv(e, field, p->attrs[i].name, p->attrs[i].value);
-}
-
-static uint64_t to_count(double v)
-{
-    return v > 0 && v < 1.8e19 ? (uint64_t)(v + 0.5) : 0;
-}
-
-static int cmp_bound(const void *a, const void *b)
-{
-    double x = ((const prom_bucket_t *)a)->bound, y = ((const prom_bucket_t *)b)->bound;
-    return (x > y) - (x < y);
-}
-
-/* A point's buckets or quantiles in t->sorted, by bound; NaN bounds are left out. */
-static size_t sorted_buckets(prom_target_t *t, const prom_point_t *p)
-{
-    size_t n = 0;
-
-    if (grow((void **)&t->sorted, &t->cap_sorted, p->nbuckets + 1, sizeof *t->sorted) != 0)
-        return 0;
-    for (uint32_t b = p->first_bucket; b != PROM_NONE; b = t->scrape.buckets[b].next) {
-        if (!isnan(t->scrape.buckets[b].bound))
-            t->sorted[n++] = t->scrape.buckets[b];
-    }
-    qsort(t->sorted, n, sizeof *t->sorted, cmp_bound);
-    return n;
-}
-
-static void put_number_point(enc_t *e, const out_point_t *p)
-{
-    size_t at = open_msg(e, 1);
-    put_attrs(e, 7, p);
-    if (p->start_ns)
-        put_fixed64(e, 2, p->start_ns);
-    put_fixed64(e, 3, p->time_ns);
-    if (p->stale) {
-        put_tag(e, 8, WT_VARINT);
-        put_varint(e, 1); /* DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK */
-    } else {
-        put_double(e, 4, p->value);
-    }
-    close_msg(e, at);
-}
-
-/*
- * Histogram buckets: cumulative counts by le become counts per bucket; the
- * +Inf bucket gives the last count and no bound (without one, _count does).
- */
-static void put_histogram_point(enc_t *e, prom_target_t *t, const out_point_t *p)
-{
-    size_t at = open_msg(e, 1), n = p->stale ? 0 : sorted_buckets(t, p->src);
-    const prom_bucket_t *b = t->sorted;
-
-    put_attrs(e, 9, p);
-    if (p->start_ns)
-        put_fixed64(e, 2, p->start_ns);
-    put_fixed64(e, 3, p->time_ns);
-    if (p->stale) {
-        put_tag(e, 10, WT_VARINT);
-        put_varint(e, 1);
-        close_msg(e, at);
-        return;
-    }
-    put_fixed64(e, 4, to_count(p->src->count));
-    if (p->src->has_sum)
-        put_double(e, 5, p->src->sum);
-    if (n > 0) {
-        size_t nb = isinf(b[n - 1].bound) && b[n - 1].bound > 0 ? n - 1 : n;
-        double prev = 0;
-        put_tag(e, 6, WT_LEN);
-        put_varint(e, 8 * (nb + 1));
-        for (size_t i = 0; i < nb; i++) {
-            put_u64le(e, b[i].value > prev ? to_count(b[i].value - prev) : 0);
-            prev = b[i].value > prev ? b[i].value : prev;
-        }
-        double total = nb < n ? b[n - 1].value : p->src->count;
-        put_u64le(e, total > prev ? to_count(total - prev) : 0);
-        if (nb > 0) {
-            put_tag(e, 7, WT_LEN);
-            put_varint(e, 8 * nb);
-            for (size_t i = 0; i < nb; i++)
-                put_u64le(e, double_bits(b[i].bound));
-        }
-    }
-    close_msg(e, at);
-}
-
-static void put_summary_point(enc_t *e, prom_target_t *t, const out_point_t *p)
-{
-    size_t at = open_msg(e, 1), n = p->stale ? 0 : sorted_buckets(t, p->src);
-
-    put_attrs(e, 7, p);
-    if (p->start_ns)
-        put_fixed64(e, 2, p->start_ns);
-    put_fixed64(e, 3, p->time_ns);
-    if (p->stale) {
-        put_tag(e, 8, WT_VARINT);
-        put_varint(e, 1);
-        close_msg(e, at);
-        return;
-    }
-    put_fixed64(e, 4, to_count(p->src->count));
-    put_double(e, 5, p->src->has_sum ? p->src->sum : 0);
-    for (size_t i = 0; i < n; i++) {
-        size_t q = open_msg(e, 6);
-        put_double(e, 1, t->sorted[i].bound);
-        put_double(e, 2, t->sorted[i].value);
-        close_msg(e, q);
-    }
-    close_msg(e, at);
-}
-
-static size_t put_metric(enc_t *e, prom_target_t *t, const out_metric_t *m)
-{
-    size_t at = open_msg(e, 2), data, items = 0;
-    static const uint32_t data_field[] = {5, 7, 5, 9, 11}; /* by prom_type_t */
-
-    put_str(e, 1, m->name.p, m->name.n);
-    if (m->help.n > 0)
-        put_str(e, 2, m->help.p, m->help.n);
-    if (m->unit != NULL)
-        put_str(e, 3, m->unit, strlen(m->unit));
-    data = open_msg(e, data_field[m->type]);
-    for (uint32_t i = m->first; i != PROM_NONE; i = t->points[i].next, items++) {
-        if (m->type == PROM_HISTOGRAM)
-            put_histogram_point(e, t, &t->points[i]);
-        else if (m->type == PROM_SUMMARY)
-            put_summary_point(e, t, &t->points[i]);
-        else
-            put_number_point(e, &t->points[i]);
-    }
-    if (m->type == PROM_COUNTER || m->type == PROM_HISTOGRAM) {
-        put_tag(e, 2, WT_VARINT);
-        put_varint(e, 2); /* AGGREGATION_TEMPORALITY_CUMULATIVE */
-    }
-    if (m->type == PROM_COUNTER) {
-        put_tag(e, 3, WT_VARINT);
-        put_varint(e, 1); /* is_monotonic */
-    }
-    close_msg(e, data);
-    if (m->type == PROM_UNTYPED)
-        put_kv(e, 12, str_of("prometheus.type"), str_of("unknown"));
-    close_msg(e, at);
-    return items;
-}
-
-/* Hosts that say nothing about where the target runs (loopback, unspecified, "localhost"). */
-static bool discernible_host(const char *host)
-{
-    unsigned char a[16];
-
-    if (strcmp(host, "localhost") == 0)
-        return false;
-    if (inet_pton(AF_INET, host, a) == 1)
-        return a[0] != 127 && (a[0] | a[1] | a[2] | a[3]) != 0;
-    if (inet_pton(AF_INET6, host, a) == 1) {
-        static const unsigned char zero[16], one[16] = {[15] = 1};
-        return memcmp(a, zero, 16) != 0 && memcmp(a, one, 16) != 0;
-    }
-    return true;
-}
-
-/* Splits host:port as Go's net.SplitHostPort; on failure host is the whole and port "". */
-static void split_host_port(prom_str_t in, char *host, size_t hcap, char *port, size_t pcap)
-{
-    const char *p = in.p, *end = in.p + in.n, *colon = NULL;
-    prom_str_t h = in, pt = {"", 0};
-
-    if (in.n > 0 && p[0] == '[') {
-        const char *close = memchr(p, ']', in.n);
-        if (close != NULL && close + 1 < end && close[1] == ':') {
-            h = (prom_str_t){p + 1, (uint32_t)(close - p - 1)};
-            pt = (prom_str_t){close + 2, (uint32_t)(end - close - 2)};
-        }
-    } else {
-        for (const char *q = p; q < end; q++) {
-            if (*q == ':') {
-                if (colon != NULL) {
-                    colon = NULL; /* too many colons */
-                    break;
-                }
-                colon = q;
-            }
-        }
-        if (colon != NULL) {
-            h = (prom_str_t){p, (uint32_t)(colon - p)};
-            pt = (prom_str_t){colon + 1, (uint32_t)(end - colon - 1)};
-        }
-    }
-    snprintf(host, hcap, "%.*s", (int)h.n, h.p);
-    snprintf(port, pcap, "%.*s", (int)pt.n, pt.p);
-}
-
-static size_t put_resource_metrics(enc_t *e, prom_target_t *t, uint32_t r)
-{
-    const out_resource_t *res = &t->res[r];
-    const char *scheme = t->job->scheme == PROM_SCHEME_HTTPS ? "https" : "http";
-    char host[256], port[32];
-    size_t rm = open_msg(e, 1), at, items = 0;
-
-    split_host_port(res->instance, host, sizeof host, port, sizeof port);
-    at = open_msg(e, 1);
-    put_kv(e, 1, str_of("service.name"), res->job);
-    if (discernible_host(host))
-        put_kv(e, 1, str_of("server.address"), str_of(host));
-    put_kv(e, 1, str_of("service.instance.id"), res->instance);
-    put_kv(e, 1, str_of("server.port"), str_of(port));
-    put_kv(e, 1, str_of("url.scheme"), str_of(scheme));
-    close_msg(e, at);
-
-    size_t sm = open_msg(e, 2);
-    at = open_msg(e, 1);
-    put_str(e, 1, SCOPE_NAME, strlen(SCOPE_NAME));
-    put_str(e, 2, COTEL_VERSION, strlen(COTEL_VERSION));
-    close_msg(e, at);
-    for (size_t i = 0; i < t->nmetrics; i++) {
-        if (t->metrics[i].res == r && t->metrics[i].first != PROM_NONE)
-            items += put_metric(e, t, &t->metrics[i]);
-    }
-    close_msg(e, sm);
-    close_msg(e, rm);
-    return items;
-}
-
 /* ---- one scrape ---- */
 
 long prom_target_report(prom_target_t *t, const prom_scrape_result_t *r, ct_buf_t *out,
@@ -1065,14 +781,13 @@ long prom_target_report(prom_target_t *t, const prom_scrape_result_t *r, ct_buf_
     prom_parse_opts_t po = {.sample_limit =
                                 t->job->sample_limit > 0 ? (size_t)t->job->sample_limit : 0};
     uint64_t now_ns = r->time_unix_ns / MS * MS; /* Prometheus keeps milliseconds */
-    enc_t e = {out, 0};
-    size_t items = 0;
+    long items = 0;
     bool ok = r->body != NULL;
     int rc = 0;
 
     t->gen++;
     t->added = 0;
-    t->nres = t->nmetrics = t->npoints = 0;
+    t->m.nres = t->m.nscopes = t->m.nmetrics = t->m.npoints = 0;
     *failure = NULL;
     if (!ok)
         snprintf(t->failure, sizeof t->failure, "%s", r->failure ? r->failure : "scrape failed");
@@ -1106,16 +821,12 @@ long prom_target_report(prom_target_t *t, const prom_scrape_result_t *r, ct_buf_
     if (rc != 0)
         goto out;
 
-    for (uint32_t i = 0; i < t->nres; i++) {
-        bool any = false;
-        for (size_t m = 0; m < t->nmetrics && !any; m++)
-            any = t->metrics[m].res == i && t->metrics[m].first != PROM_NONE;
-        if (any) /* a resource whose only series were repeats has nothing */
-            items += put_resource_metrics(&e, t, i);
-    }
-    rc = e.err;
+    t->m.scrape = &t->scrape;
+    t->m.scheme = t->job->scheme == PROM_SCHEME_HTTPS ? "https" : "http";
+    if ((items = prom_model_write(&t->m, out)) < 0)
+        rc = -ENOMEM;
 out:
     if (series_sweep(t) != 0 && rc == 0)
         rc = -ENOMEM;
-    return rc != 0 ? -1 : (long)items;
+    return rc != 0 ? -1 : items;
 }

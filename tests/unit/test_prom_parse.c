@@ -392,6 +392,7 @@ static void test_config(void)
              "      scheme: https\n"
              "      params: {module: [if_mib, 'a b'], auth: x}\n"
              "      honor_labels: true\n"
+             "      body_size_limit: 10MB\n"
              "      metric_relabel_configs:\n"
              "        - {source_labels: [__name__], regex: 'go_.*', action: drop}\n"
              "      static_configs: [{targets: ['h4:1']}]\n");
@@ -410,6 +411,7 @@ static void test_config(void)
         /* A job interval under the global timeout caps the timeout. */
         CHECK(b->interval_ns == 10 * SEC && b->timeout_ns == 10 * SEC);
         CHECK(b->scheme == PROM_SCHEME_HTTPS && b->honor_labels);
+        CHECK(a->body_size_limit == 0 && b->body_size_limit == 10ull << 20);
         CHECK(b->query && strcmp(b->query, "?auth=x&module=if_mib&module=a+b") == 0);
         CHECK(b->nrelabel == 1 && b->relabel[0].action == PROM_RELABEL_DROP);
 
@@ -466,6 +468,10 @@ static void test_config(void)
                         "labels starting with __");
     expect_config_error("config:\n  scrape_configs:\n    - {job_name: k, scheme: ftp}\n", "scheme");
     expect_config_error("config:\n  global: {}\n", "scrape_configs: expected a list of jobs");
+    expect_config_error("config:\n  scrape_configs: [{job_name: k, body_size_limit: 1.5MB}]\n",
+                        "'1.5MB' is not a size");
+    expect_config_error("config:\n  scrape_configs: [{job_name: k, scrape_interval: 1d}]\n",
+                        "scrape_interval");
     expect_config_error("config:\n  scrape_configs: [{scrape_interval: 1s}]\n", "job_name");
 }
 
@@ -889,6 +895,92 @@ static void test_report_labels_and_relabel(void)
     unload(&l);
 }
 
+/* The scope_metrics entry named `scope` in the first resource, or NULL. */
+static const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *scope_metrics(const Req *req,
+                                                                            const char *scope)
+{
+    if (req == NULL || req->n_resource_metrics == 0)
+        return NULL;
+    const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = req->resource_metrics[0];
+    for (size_t i = 0; i < rm->n_scope_metrics; i++) {
+        if (rm->scope_metrics[i]->scope && strcmp(rm->scope_metrics[i]->scope->name, scope) == 0)
+            return rm->scope_metrics[i];
+    }
+    return NULL;
+}
+
+static const NumberPoint *scope_point(const Req *req, const char *scope, const char *name)
+{
+    const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = scope_metrics(req, scope);
+    for (size_t i = 0; sm != NULL && i < sm->n_metrics; i++) {
+        if (strcmp(sm->metrics[i]->name, name) == 0)
+            return number(sm->metrics[i], NULL, NULL);
+    }
+    return NULL;
+}
+
+static void test_report_target_info_and_scopes(void)
+{
+    loaded_t l;
+    const char *failure = NULL;
+    long items = 0;
+    const char *v1 = "# TYPE target_info gauge\n"
+                     "target_info{service_version=\"1.2\",host_name=\"n1\"} 1\n"
+                     "# TYPE otel_scope_info gauge\n"
+                     "otel_scope_info{otel_scope_name=\"lib.a\",otel_scope_version=\"v1\","
+                     "mascot=\"bear\"} 1\n"
+                     "# TYPE reqs_total counter\n"
+                     "reqs_total{otel_scope_name=\"lib.a\",otel_scope_version=\"v1\",x=\"1\"} 5\n"
+                     "reqs_total{otel_scope_name=\"lib.b\",x=\"1\"} 6\n"
+                     "reqs_total{x=\"1\"} 7\n";
+    const char *v2 = "# TYPE reqs_total counter\n"
+                     "reqs_total{otel_scope_name=\"lib.a\",otel_scope_version=\"v1\",x=\"1\"} 5\n"
+                     "reqs_total{x=\"1\"} 7\n";
+    const char *own = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/"
+                      "prometheusreceiver";
+
+    load(&l, "config:\n  scrape_configs:\n    - job_name: app\n"
+             "      static_configs: [{targets: ['127.0.0.1:9100']}]\n");
+    CHECK_EQ_INT(l.rc, 0);
+    if (l.rc != 0)
+        return;
+    prom_opts_t opts = {0};
+    prom_target_t *t = prom_target_new(&l.cfg.jobs[0], &l.cfg.jobs[0].targets[0], &opts);
+
+    Req *req = report(t, v1, 1700000000ull * SEC, &items, &failure);
+    CHECK(req && req->n_resource_metrics == 1);
+    CHECK(req && res_attr(req, 0, "service_version") &&
+          strcmp(res_attr(req, 0, "service_version"), "1.2") == 0);
+    CHECK(req && res_attr(req, 0, "host_name") && strcmp(res_attr(req, 0, "host_name"), "n1") == 0);
+    CHECK(metric(req, "target_info", 0) == NULL && metric(req, "otel_scope_info", 0) == NULL);
+    CHECK_EQ_INT(items, 3 + 5);
+
+    const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = scope_metrics(req, "lib.a");
+    CHECK(sm && strcmp(sm->scope->version, "v1") == 0);
+    CHECK(sm && attr_is(sm->scope->attributes, sm->scope->n_attributes, "mascot", "bear"));
+    const NumberPoint *np = scope_point(req, "lib.a", "reqs_total");
+    CHECK(np && np->as_double == 5 && np->n_attributes == 1 &&
+          attr_is(np->attributes, np->n_attributes, "x", "1"));
+    np = scope_point(req, "lib.b", "reqs_total");
+    CHECK(np && np->as_double == 6 && np->n_attributes == 1);
+    np = scope_point(req, own, "reqs_total");
+    CHECK(np && np->as_double == 7);
+    CHECK(scope_point(req, own, "up") != NULL);
+    req_free(req);
+
+    /* lib.b's series goes away: its stale marker is in its own scope. */
+    req = report(t, v2, 1700000015ull * SEC, &items, &failure);
+    np = scope_point(req, "lib.b", "reqs_total");
+    CHECK(np && np->flags == 1 && attr_is(np->attributes, np->n_attributes, "x", "1") &&
+          np->n_attributes == 1);
+    np = scope_point(req, "lib.a", "reqs_total");
+    CHECK(np && np->flags == 0 && np->start_time_unix_nano == 1700000000ull * SEC);
+    CHECK(req && res_attr(req, 0, "host_name") == NULL); /* target_info is gone too */
+    req_free(req);
+    prom_target_free(t);
+    unload(&l);
+}
+
 int main(void)
 {
     test_metadata_and_values();
@@ -902,5 +994,6 @@ int main(void)
     test_report_types_and_resource();
     test_report_staleness_and_resets();
     test_report_labels_and_relabel();
+    test_report_target_info_and_scopes();
     return ct_test_report();
 }
