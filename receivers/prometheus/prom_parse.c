@@ -518,6 +518,33 @@ static void sort_labels(prom_label_t *l, size_t n)
     }
 }
 
+/*
+ * A counter declared as `foo` whose samples are `foo_total`: like the Go
+ * receiver, the metric takes the samples' name, with the declared type and
+ * help. Its `foo_created` samples go to that metric too.
+ */
+static uint32_t counter_total(prom_scrape_t *s, uint32_t base, prom_str_t name, bool created)
+{
+    prom_family_t b = s->families[base];
+    uint32_t f;
+    char buf[512];
+
+    if (created) {
+        if (b.name.n + 6 > sizeof buf)
+            return base;
+        memcpy(buf, b.name.p, b.name.n);
+        memcpy(buf + b.name.n, "_total", 6);
+        f = family_lookup(s, buf, b.name.n + 6);
+        return f != PROM_NONE ? f : base;
+    }
+    if ((f = family_get(s, name.p, name.n)) == PROM_NONE)
+        return PROM_NONE;
+    s->families[f].type = PROM_COUNTER;
+    s->families[f].has_type = true;
+    s->families[f].help = b.help;
+    return f;
+}
+
 /* Finds the family of a sample and what the sample is to it. */
 static uint32_t resolve(prom_scrape_t *s, prom_str_t name, role_t *role)
 {
@@ -532,10 +559,12 @@ static uint32_t resolve(prom_scrape_t *s, prom_str_t name, role_t *role)
         if (name.n <= k || memcmp(name.p + name.n - k, suffixes[i].text, k) != 0)
             continue;
         f = family_lookup(s, name.p, name.n - k);
-        if (f != PROM_NONE && s->families[f].has_type &&
-            (*role = suffix_role(s->families[f].type, i)) != ROLE_IGNORED)
-            return f;
-        break; /* at most one suffix can end the name */
+        if (f == PROM_NONE || !s->families[f].has_type ||
+            (*role = suffix_role(s->families[f].type, i)) == ROLE_IGNORED)
+            break; /* at most one suffix can end the name */
+        if (s->families[f].type == PROM_COUNTER)
+            f = counter_total(s, f, name, *role == ROLE_CREATED);
+        return f;
     }
     *role = ROLE_VALUE;
     return family_get(s, name.p, name.n); /* a family of its own, untyped */

@@ -194,6 +194,7 @@ static void test_histogram_summary_grouping(void)
                        "rpc{quantile=\"0.01\"} 3102\n"
                        "rpc_sum 1.7560473e+07\n"
                        "rpc_count 2693\n"
+                       "# HELP jobs Jobs.\n"
                        "# TYPE jobs counter\n"
                        "jobs_total{kind=\"x\"} 5\n"
                        "jobs_created{kind=\"x\"} 1600000000\n"
@@ -227,12 +228,15 @@ static void test_histogram_summary_grouping(void)
     CHECK(bucket(&s, a, 0.01, &v) && v == 3102);
     CHECK(a != NULL && a->sum == 1.7560473e+07);
 
-    /* A counter declared without _total takes its _total samples, as the Go receiver does. */
-    f = family(&s, "jobs");
-    CHECK(f != NULL && f->type == PROM_COUNTER && f->npoints == 1);
+    /*
+     * A counter declared without _total: as in the Go receiver, its _total samples make a
+     * counter of that name, with the declared help; _created goes with them.
+     */
+    f = family(&s, "jobs_total");
+    CHECK(f != NULL && f->type == PROM_COUNTER && f->npoints == 1 && str_is(f->help, "Jobs."));
     a = point(&s, f, 0);
     CHECK(a != NULL && a->has_value && a->value == 5 && a->has_created);
-    CHECK(family(&s, "jobs_total") == NULL);
+    CHECK(family(&s, "jobs") != NULL && family(&s, "jobs")->npoints == 0);
 
     /* Suffixes count only for the types that have them. */
     CHECK(family(&s, "t_total") != NULL && family(&s, "t_total")->type == PROM_UNTYPED);
