@@ -39,8 +39,9 @@ typedef struct kafka_exporter {
     pthread_mutex_t lock;
     pthread_cond_t delivered;
 
-    _Atomic uint64_t unreachable_since; /* monotonic ns; 0 while Kafka answers */
-    atomic_bool brokers_down;           /* librdkafka reported every broker down */
+    _Atomic uint64_t unreachable_since;       /* monotonic ns; 0 while Kafka answers */
+    atomic_bool brokers_down;                 /* librdkafka reported every broker down */
+    atomic_bool topic_asked[CT_SIGNAL_COUNT]; /* topic_warm_up ran for the signal's topic */
 
     ct_counter_t *records[CT_SIGNAL_COUNT];
     ct_counter_t *oversize[CT_SIGNAL_COUNT];
@@ -432,6 +433,33 @@ static rd_kafka_resp_err_t deliver(kafka_job_t *job, const kafka_plan_opts_t *o,
     return worst;
 }
 
+/*
+ * librdkafka learns the partitions of a topic it has not produced to only at
+ * its once-a-second topic scan, so the first records of a run would wait up
+ * to a second (and, at high rates, pile up in memory meanwhile). The first
+ * send of each signal asks for its configured topic's metadata at once and
+ * waits for it, at most a second and within the attempt's deadline. Asked
+ * once: should it fail, the scan takes over as usual.
+ */
+static void topic_warm_up(kafka_exporter_t *kx, ct_signal_t sig, const char *topic,
+                          uint64_t deadline)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    uint64_t now = ct_now_mono_ns();
+    uint64_t left_ms = deadline > now ? (deadline - now) / 1000000 : 0;
+    rd_kafka_topic_t *rkt;
+
+    if (topic != kx->sig[sig].topic || atomic_exchange(&kx->topic_asked[sig], true))
+        return;
+    rkt = rd_kafka_topic_new(kx->rk, topic, NULL);
+    if (!rkt)
+        return;
+    if (rd_kafka_metadata(kx->rk, 0, rkt, &md, left_ms < 1000 ? (int)left_ms : 1000) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+}
+
 static ct_send_result_t kafka_exporter_send(ct_instance_t *inst, ct_request_t *req)
 {
     kafka_exporter_t *kx = inst->state;
@@ -455,6 +483,7 @@ static ct_send_result_t kafka_exporter_send(ct_instance_t *inst, ct_request_t *r
         if (t && t[0])
             topic = t;
     }
+    topic_warm_up(kx, req->signal, topic, deadline);
 
     job = calloc(1, sizeof(*job));
     if (!job) {
