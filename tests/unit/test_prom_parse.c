@@ -985,6 +985,49 @@ static void test_report_target_info_and_scopes(void)
     unload(&l);
 }
 
+static void test_report_timestamps(void)
+{
+    loaded_t l;
+    const char *failure = NULL;
+    long items = 0;
+    uint64_t t1 = 1700000100ull * SEC, t2 = t1 + 10 * SEC;
+
+    load(&l, "config:\n  scrape_configs:\n"
+             "    - job_name: ignore\n      honor_timestamps: false\n"
+             "      static_configs: [{targets: ['h:1']}]\n"
+             "    - job_name: track\n      track_timestamps_staleness: true\n"
+             "      static_configs: [{targets: ['h:1']}]\n");
+    CHECK_EQ_INT(l.rc, 0);
+    if (l.rc != 0)
+        return;
+    prom_opts_t opts = {0};
+    prom_target_t *ig = prom_target_new(&l.cfg.jobs[0], &l.cfg.jobs[0].targets[0], &opts);
+    prom_target_t *tr = prom_target_new(&l.cfg.jobs[1], &l.cfg.jobs[1].targets[0], &opts);
+
+    /* honor_timestamps: false puts the scrape's time on every point, and then staleness applies. */
+    Req *req = report(ig, "stamped 1 1600000000000\n", t1, &items, &failure);
+    const NumberPoint *np = number(metric(req, "stamped", 0), NULL, NULL);
+    CHECK(np && np->time_unix_nano == t1);
+    req_free(req);
+    req = report(ig, "other 1\n", t2, &items, &failure);
+    np = number(metric(req, "stamped", 0), NULL, NULL);
+    CHECK(np && np->flags == 1);
+    req_free(req);
+
+    /* track_timestamps_staleness: series with their own timestamps get stale markers too. */
+    req = report(tr, "stamped 1 1600000000000\n", t1, &items, &failure);
+    np = number(metric(req, "stamped", 0), NULL, NULL);
+    CHECK(np && np->time_unix_nano == 1600000000000ull * 1000000);
+    req_free(req);
+    req = report(tr, "other 1\n", t2, &items, &failure);
+    np = number(metric(req, "stamped", 0), NULL, NULL);
+    CHECK(np && np->flags == 1 && np->time_unix_nano == t2);
+    req_free(req);
+    prom_target_free(ig);
+    prom_target_free(tr);
+    unload(&l);
+}
+
 int main(void)
 {
     test_metadata_and_values();
@@ -999,5 +1042,6 @@ int main(void)
     test_report_staleness_and_resets();
     test_report_labels_and_relabel();
     test_report_target_info_and_scopes();
+    test_report_timestamps();
     return ct_test_report();
 }
