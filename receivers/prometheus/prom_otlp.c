@@ -51,16 +51,29 @@ typedef struct enc {
     int err;
 } enc_t;
 
-static void put_raw(enc_t *e, const void *p, size_t n)
+/* Most writes are a few bytes into room already there: that case is a plain copy. */
+static inline void put_raw(enc_t *e, const void *p, size_t n)
 {
-    if (e->err == 0 && ct_buf_append(e->b, p, n) != 0)
+    ct_buf_t *b = e->b;
+
+    if (b->cap - b->len >= n) {
+        if (n > 0)
+            memcpy(b->data + b->len, p, n);
+        b->len += n;
+    } else if (e->err == 0 && ct_buf_append(b, p, n) != 0) {
         e->err = -ENOMEM;
+    }
 }
 
-static void put_varint(enc_t *e, uint64_t v)
+static inline void put_varint(enc_t *e, uint64_t v)
 {
-    if (e->err == 0 && ct_wire_put_varint(e->b, v) != 0)
-        e->err = -ENOMEM;
+    uint8_t buf[10];
+    size_t n = 0;
+
+    for (; v >= 0x80; v >>= 7)
+        buf[n++] = (uint8_t)(v | 0x80);
+    buf[n++] = (uint8_t)v;
+    put_raw(e, buf, n);
 }
 
 static void put_tag(enc_t *e, uint32_t field, uint32_t wt)
