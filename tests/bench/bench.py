@@ -196,6 +196,7 @@ class Bench:
         self.work = tempfile.mkdtemp(prefix="cotel-bench-")
         self.procs = Procs()
         self.results = []
+        self.instructions = []
         self.notes = []
 
     def log(self, msg):
@@ -270,15 +271,16 @@ class Bench:
             f.write("\n".join(lines) + "\n")
         return path
 
-    def start_cotel(self, config):
+    def start_cotel(self, config, prefix=(), timeout=20):
         err = self.path("cotel.err")
-        p = self.procs.start([self.cotel, "--config", config], self.path("cotel.out"), err)
+        p = self.procs.start([*prefix, self.cotel, "--config", config], self.path("cotel.out"),
+                             err)
 
         def ready():
             if p.poll() is not None:
                 raise BenchError("cotel exited at start:\n" + read_text(err)[-2000:])
             return "everything is ready" in read_text(err)
-        wait_for(20, ready, "cotel")
+        wait_for(timeout, ready, "cotel")
         return p
 
     def http_available(self):
@@ -384,6 +386,13 @@ class Bench:
                 sink.send_signal(signal.SIGUSR1)
                 time.sleep(0.3)
                 sink_before = self._sink_snapshot()
+            # The other processes on these two cores, for context.
+            others = {"loadgen": None}
+            if broker is not None:
+                others["broker"] = broker.pid
+            if sink is not None and pipeline != "baseline":
+                others["sink"] = sink.pid
+            o0 = {k: cpu_ticks(v) for k, v in others.items() if v}
             t0 = cpu_ticks(target_pid)
             sampler = RssSampler(target_pid)
             sampler.start()
@@ -394,9 +403,13 @@ class Bench:
                 acc = metric_sum(scrape(mport), f"otelcol_receiver_accepted_{item}_total")
                 after = self.wait_delivered(mport, exporter, signal_, acc)
             t1 = cpu_ticks(target_pid)
+            for k, pid in others.items():
+                if pid:
+                    row[f"{k}_cpu_s"] = (cpu_ticks(pid) - o0[k]) / CLK_TCK
             row["peak_rss_mib"] = mem_kib(target_pid, "VmHWM") / 1024
             row["steady_rss_mib"] = steady
             row["end_rss_mib"] = mem_kib(target_pid, "VmRSS") / 1024
+            row["anon_rss_mib"] = mem_kib(target_pid, "RssAnon") / 1024
             accepted = lg["items"]["accepted"]
             row["items_per_s"] = lg["items_per_s"]
             row["accepted"] = accepted
@@ -406,6 +419,8 @@ class Bench:
             row["cpu_share"] = row["cpu_s"] / lg["elapsed_s"] if lg["elapsed_s"] else None
             row["latency_ms"] = lg["latency_ms"]
             row["loadgen_cpu_s"] = lg["loadgen_cpu_s"]
+            row["loadgen_cpu_s_per_million"] = (lg["loadgen_cpu_s"] / lg["items"]["sent"] * 1e6
+                                                if lg["items"]["sent"] else None)
             row["request_bytes"] = lg["request_bytes"]
 
             if cotel:
@@ -478,6 +493,8 @@ class Bench:
             row["cpu_share"] = row["cpu_s"] / self.a.idle
             row["peak_rss_mib"] = mem_kib(cotel.pid, "VmHWM") / 1024
             row["end_rss_mib"] = row["steady_rss_mib"] = mem_kib(cotel.pid, "VmRSS") / 1024
+            row["anon_rss_mib"] = mem_kib(cotel.pid, "RssAnon") / 1024
+            row["file_rss_mib"] = mem_kib(cotel.pid, "RssFile") / 1024
             row["threads"] = len(os.listdir(f"/proc/{cotel.pid}/task"))
         except BenchError as e:
             row["error"] = str(e)
@@ -486,6 +503,57 @@ class Bench:
                 if p is not None:
                     self.procs.stop(p)
         self.results.append(row)
+
+    # -- instructions per item (callgrind) --
+
+    def callgrind_run(self, signal_, rate, seconds):
+        """cotel (pipeline 2) under callgrind with a paced load: (instructions, items sent)."""
+        broker = cotel = None
+        try:
+            broker, baddr = self.start_broker()
+            mport, gport = free_port(), free_port()
+            cfg = self.cotel_config("kafka", gport, None, mport, baddr, None)
+            cotel = self.start_cotel(cfg, ("valgrind", "--tool=callgrind", "--dump-instr=no",
+                                           f"--callgrind-out-file={self.path('callgrind.out')}"),
+                                     timeout=120)
+            lg = self.run_loadgen(f"127.0.0.1:{gport}", signal_, rate, seconds)
+            item = ITEM_NAMES[signal_]
+            after = self.wait_delivered(mport, "kafka", signal_, lg["items"]["accepted"])
+            sent = metric_sum(after, f"otelcol_exporter_sent_{item}_total", exporter="kafka")
+            self.procs.stop(cotel, timeout=120)
+            cotel = None
+            m = re.search(r"I\s+refs:\s+([\d,]+)", read_text(self.path("cotel.err")))
+            if not m:
+                raise BenchError("no instruction count from callgrind")
+            return int(m.group(1).replace(",", "")), sent
+        finally:
+            for p in (cotel, broker):
+                if p is not None:
+                    self.procs.stop(p, timeout=120)
+
+    def measure_instructions(self):
+        """
+        User-space instructions cotel spends per item: two runs under callgrind that differ
+        only in their rate; the difference in instructions over the difference in items
+        leaves out start-up, shutdown and idle work.
+        """
+        if shutil.which("valgrind") is None:
+            self.notes.append("instructions per item: skipped, valgrind is not installed.")
+            return
+        low, high, secs = 2500, 7500, 20
+        for sig in ("traces", "metrics", "logs"):
+            self.log(f"instructions: {sig} under callgrind at {low} and {high} items/s")
+            row = {"signal": sig, "rates": [low, high], "seconds": secs}
+            try:
+                i1, n1 = self.callgrind_run(sig, low, secs)
+                i2, n2 = self.callgrind_run(sig, high, secs)
+                row.update(instructions=[i1, i2], items=[n1, n2],
+                           per_item=(i2 - i1) / (n2 - n1) if n2 > n1 else None)
+                self.log(f"  {row['per_item']:.0f} instructions per item")
+            except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+                row["error"] = str(e)
+                self.log(f"  FAILED: {e}")
+            self.instructions.append(row)
 
     # -- the whole run --
 
@@ -552,7 +620,8 @@ class Bench:
                "settings": {"items_per_request": self.a.items, "concurrency": self.a.concurrency,
                             "fixed_rate": self.a.rate, "seconds": self.a.seconds,
                             "warmup": self.a.warmup, "idle_seconds": self.a.idle},
-               "results": self.results, "notes": self.notes}
+               "results": self.results, "instructions": self.instructions,
+               "notes": self.notes}
         with open(prefix + ".json", "w") as f:
             json.dump(doc, f, indent=1)
         with open(prefix + ".md", "w") as f:
@@ -576,32 +645,40 @@ def markdown(doc):
            f"{s['seconds']} s per measurement after {s['warmup']} s of warm-up; fixed load "
            f"{s['fixed_rate']:.0f} items/s.", "",
            "| step | signal | load | items/s | CPU-s per M items | x baseline | CPU % | "
-           "peak RSS MiB | steady RSS MiB | p50 ms | p99 ms | delivery p99 ms | lost | "
-           "refused |",
-           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "peak RSS MiB | steady RSS MiB | private MiB | p50 ms | p99 ms | delivery p99 ms | "
+           "lost | refused |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in doc["results"]:
         if "error" in r:
             out.append(f"| {r['step']} | {r['signal']} | {r['load']} | failed: "
-                       f"{r['error'][:80]} |||||||||||")
+                       f"{r['error'][:80]} ||||||||||||")
             continue
         lat = r.get("latency_ms") or {}
         dl = r.get("delivery_ms") or {}
-        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        out.append("| " + " | ".join([
             r["step"], r["signal"], r["load"],
             fmt(r.get("items_per_s"), 0), fmt(r.get("cpu_s_per_million"), 3),
             fmt(r.get("cpu_vs_baseline"), 2),
             fmt(r["cpu_share"] * 100 if r.get("cpu_share") is not None else None, 1),
-            fmt(r.get("peak_rss_mib")), fmt(r.get("steady_rss_mib")),
+            fmt(r.get("peak_rss_mib")), fmt(r.get("steady_rss_mib")), fmt(r.get("anon_rss_mib")),
             fmt(lat.get("p50"), 2), fmt(lat.get("p99"), 2), fmt(dl.get("p99"), 0),
             fmt(int(r["lost"]) if r.get("lost") is not None else None),
-            fmt(r.get("refused"))))
+            fmt(r.get("refused"))]) + " |")
     out += ["", "CPU-s per M items: the process's utime + stime (/proc/PID/stat) over the "
             "measurement and the delivery of what it accepted, per million items accepted. "
-            "Baseline rows are cotel-nullsink itself; the others are cotel. p50/p99: "
+            "Baseline rows are cotel-nullsink itself; the others are cotel. Private: the "
+            "process's own memory (RssAnon) at the end; the rest of its RSS is shared library "
+            "pages. p50/p99: "
             "cotel-loadgen's call latency. Delivery p99: cotel's receipt of a batch's oldest "
             "item to the destination's acknowledgement (cotel_exporter_delivery_latency). "
             "Lost: items cotel accepted minus items its exporter reported sent (Kafka) or the "
             "null sink counted (OTLP)."]
+    if doc.get("instructions"):
+        out += ["", "User-space instructions per item in cotel (pipeline 2, callgrind, "
+                "marginal between two paced runs):", "",
+                "| signal | instructions per item |", "|---|---:|"]
+        for r in doc["instructions"]:
+            out.append(f"| {r['signal']} | {fmt(r.get('per_item'), 0)} |")
     for n in doc["notes"]:
         out.append("")
         out.append("Note: " + n)
@@ -622,6 +699,8 @@ def main():
     ap.add_argument("--rate", type=float, default=100000, help="fixed load, items/s")
     ap.add_argument("--items", type=int, default=100, help="items per request")
     ap.add_argument("--concurrency", type=int, default=8, help="calls in flight")
+    ap.add_argument("--instructions", action="store_true",
+                    help="only count instructions per item under callgrind (about 4 minutes)")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     prefix = a.out or os.path.join(here, "results",
@@ -634,7 +713,10 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     try:
         b = Bench(a)
-        b.run()
+        if a.instructions:
+            b.measure_instructions()
+        else:
+            b.run()
         b.write(prefix)
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
