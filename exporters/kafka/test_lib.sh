@@ -1,84 +1,15 @@
-# Shared by tests/integration/test_kafka_*.sh (sourced, not run): starting the development
-# broker and cotel on free ports, sending with the OpenTelemetry JS SDK, consuming with kcat,
-# reading cotel's own metrics, and cleaning up every process by PID.
+# Shared by the integration tests that run the Kafka development broker (sourced, not run):
+# starting it and taking it down, sending with the JS SDK to cotel's $OTLP_PORT, cotel's own
+# metrics on $METRICS_PORT, consuming with kcat. The rest of the harness (work directory,
+# cleanup by PID, fail, wait_for, start_cotel ...) is tests/integration/lib/common.sh.
 
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "${BASH_SOURCE[0]}")/../../tests/integration/lib/common.sh"
 
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-BUILD=${COTEL_BUILD_DIR:-$SRC/build}
-COTEL=${COTEL_BIN:-$BUILD/cmd/cotel/cotel}
-KD=${COTEL_KAFKA_DEV:-$BUILD/tools/kafka-dev/cotel-kafka-dev}
-JS=$SRC/tests/js
-
-# Missing build outputs are failures; missing optional tools are skips.
-[ -x "$COTEL" ] || { echo "FAIL: cotel not built: $COTEL" >&2; exit 1; }
-[ -x "$KD" ] || { echo "FAIL: cotel-kafka-dev not built: $KD" >&2; exit 1; }
-for tool in kcat node python3 curl timeout; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$JS/node_modules/@opentelemetry" ]; then
-    echo "SKIP: tests/js/node_modules missing (cd tests/js && npm ci)"
-    exit 77
-fi
-
-work=$(mktemp -d)
-kd_pid=""
-cotel_pid=""
-bg_pids=()
-
-# Stops every process the test started: SIGTERM, then SIGKILL for any still running 15 s later.
-cleanup() {
-    local pid deadline=$((SECONDS + 15))
-    for pid in $cotel_pid $kd_pid "${bg_pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $cotel_pid $kd_pid "${bg_pids[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
-            sleep 0.2
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "process $pid ignored SIGTERM for 15 s: killing it" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "${KEEP_WORK:-0}" = 1 ]; then
-        echo "work directory kept: $work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [ -f "$work/cotel.err" ]; then
-        tail -n 40 "$work/cotel.err" | sed 's/^/  cotel: /' >&2
-    fi
-    if [ -f "$work/kd.err" ]; then
-        tail -n 20 "$work/kd.err" | sed 's/^/  cotel-kafka-dev: /' >&2
-    fi
-    exit 1
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
+require_built "$COTEL" "$KD"
+require_tools kcat
+require_js
 
 # start_kd ARGS...: starts the development broker; sets kd_pid and BS (its bootstrap list).
 start_kd() {
@@ -98,28 +29,10 @@ kd_signal() {
         fail "cotel-kafka-dev did not act on SIG$1"
 }
 
-# start_cotel CONFIG: starts cotel and waits until it reports ready. Its own metrics are on
-# 127.0.0.1:$METRICS_PORT (the config must use it).
-start_cotel() {
-    "$COTEL" --config "$1" >"$work/cotel.out" 2>"$work/cotel.err" &
-    cotel_pid=$!
-    wait_for 20 grep -q "everything is ready" "$work/cotel.err" ||
-        fail "cotel not ready within 20 s"
-}
-
-# stop_cotel: SIGTERM; cotel must exit on its own (it drains within its deadline).
-stop_cotel() {
-    kill -TERM "$cotel_pid"
-    wait_for 40 eval '! kill -0 '"$cotel_pid"' 2>/dev/null' ||
-        fail "cotel still running 40 s after SIGTERM"
-    wait "$cotel_pid" || true
-    cotel_pid=""
-}
-
 # The service section every test config ends with: pipelines of every signal from otlp to the
 # given exporters, and cotel's metrics on METRICS_PORT.
 service_section() {
-    cat <<EOF
+    cat <<EOS
 service:
   telemetry:
     metrics:
@@ -128,17 +41,15 @@ service:
     traces: {receivers: [otlp], exporters: [$1]}
     metrics: {receivers: [otlp], exporters: [$1]}
     logs: {receivers: [otlp], exporters: [$1]}
-EOF
+EOS
 }
 
-# metric NAME LABEL: the value of cotel's own metric NAME whose labels include LABEL, such as
-# exporter="kafka" (0 when absent).
+# metric NAME [LABEL...]: cotel's own metric NAME on METRICS_PORT whose labels include each
+# LABEL, such as exporter="kafka" (0 when absent).
 metric() {
-    curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" |
-        awk -v name="$1{" -v label="$2" \
-            'index($0, name) == 1 && (index($0, "{" label ",") || index($0, "," label ",") ||
-             index($0, "," label "}") || index($0, "{" label "}")) { v = $NF }
-             END { print (v == "" ? 0 : v) }'
+    local value
+    value=$(metric_value "$METRICS_PORT" "$@")
+    echo "${value:-0}"
 }
 
 # sent_at_least EXPORTER ITEM N: the exporter has handled (sent or failed) N items of a kind.
@@ -149,13 +60,14 @@ sent_at_least() {
     [ "${sent%.*}" -ge "$3" ] || [ $(( ${sent%.*} + ${failed%.*} )) -ge "$3" ]
 }
 
-# send SIGNAL COUNT BATCH MANIFEST [send.js options...]: the JS SDK over gRPC to cotel.
+# send SIGNAL COUNT BATCH MANIFEST [send.js options...]: the JS SDK over gRPC to cotel; the
+# summary send.js prints is in MANIFEST.out.
 send() {
     local signal=$1 count=$2 batch=$3 manifest=$4
     shift 4
-    (cd "$JS" && timeout 300 node send.js --signal "$signal" --protocol grpc \
+    send_js "$manifest.out" --signal "$signal" --protocol grpc \
         --endpoint "http://127.0.0.1:$OTLP_PORT" --count "$count" --batch "$batch" \
-        --manifest "$manifest" --seed "$signal-$RANDOM" "$@") >"$manifest.out" ||
+        --manifest "$manifest" --seed "$signal-$RANDOM" "$@" ||
         fail "send.js $signal failed: $(cat "$manifest.out")"
 }
 
@@ -175,28 +87,21 @@ client.makeUnaryRequest(`/opentelemetry.proto.collector.${svc}/Export`, (b) => b
 ' "$1" "$2" "127.0.0.1:$OTLP_PORT")
 }
 
-# json_field FILE FIELD: a field of the JSON summary send.js printed.
-json_field() {
-    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
-}
-
 # consume TOPIC OUT FORMAT: every record of the topic, as kcat formats them.
 consume() {
     timeout 60 kcat -b "$BS" -C -t "$1" -e -q -f "$3" >"$2" 2>"$2.err" ||
         fail "kcat could not read topic $1: $(cat "$2.err")"
 }
 
-# verify SIGNAL INPUT-OPTION FILE MANIFEST [verify.js options...]
+# verify SIGNAL INPUT-OPTION FILE MANIFEST [verify.js options...]: every item of MANIFEST is in
+# FILE; the report is in FILE.report.
 verify() {
     local signal=$1 opt=$2 file=$3 manifest=$4
     shift 4
-    (cd "$JS" && node verify.js --manifest "$manifest" --signal "$signal" "$opt" "$file" \
-        --report "$file.report" "$@") >"$file.verify" 2>&1 ||
+    verify_js "$file.verify" --manifest "$manifest" --signal "$signal" "$opt" "$file" \
+        --report "$file.report" "$@" ||
         fail "verify.js $signal $file: $(cut -c1-1500 "$file.verify")"
-    echo "verified $signal in $(basename "$file"): $(python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))
-print("matched %d, duplicates %d, missing unacknowledged %d"
-      % (r["matched"], r["duplicates"], r["missingUnacknowledged"]))
-' "$file.report")"
+    echo "verified $signal in $(basename "$file"): matched $(json_field "$file.report" matched)," \
+        "duplicates $(json_field "$file.report" duplicates), missing unacknowledged" \
+        "$(json_field "$file.report" missingUnacknowledged)"
 }

@@ -30,7 +30,7 @@ start_cotel "$work/cotel.yaml"
 # 60 s of spans at 50 per second in batches of 25; the outage runs from 10 s to 40 s.
 send traces 3000 25 "$work/traces.json" --rate 50 --max-seconds 120 &
 sender=$!
-bg_pids+=("$sender")
+track "$sender"
 sleep 10
 kd_signal USR1
 down_at=$SECONDS
@@ -42,7 +42,7 @@ kd_signal USR2
 echo "brokers down for $((SECONDS - down_at)) s; $queued requests queued at the end"
 
 wait "$sender" || fail "send.js failed: $(cat "$work/traces.json.out")"
-bg_pids=()
+forget "$sender"
 acked=$(json_field "$work/traces.json.out" acknowledged)
 failed=$(json_field "$work/traces.json.out" failed)
 [ "$failed" -eq 0 ] ||
@@ -61,7 +61,6 @@ n=$(grep -c "Kafka unreachable (" "$work/cotel.err" || true)
 
 consume otlp_spans "$work/spans.kcat" '%R%s'
 verify traces --kafka-framed "$work/spans.kcat" "$work/traces.json" --allow-duplicates
-dups=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["duplicates"])' \
-    "$work/spans.kcat.report")
+dups=$(json_field "$work/spans.kcat.report" duplicates)
 stop_cotel
 echo "PASS: kafka outage of ${OUTAGE_S} s: $acked spans acknowledged, none lost, $dups duplicates"

@@ -5,73 +5,18 @@
 # include_metadata passes the call's metadata on (seen by a batch processor's metadata_keys).
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${COTEL_BUILD_DIR:-$SRC/build}
-COTEL=${COTEL_BIN:-$BUILD/cmd/cotel/cotel}
-RAW=$BUILD/tools/otlp-raw-client/otlp-raw-client
-JS=$SRC/tests/js
+require_built "$COTEL" "$RAW"
+require_js
 
-for bin in "$COTEL" "$RAW"; do
-    if [ ! -x "$bin" ]; then
-        echo "FAIL: not built: $bin" >&2
-        exit 1
-    fi
-done
-for tool in node npm flock; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$JS/node_modules" ]; then
-    flock /tmp/cotel-tests-npm-ci.lock \
-        sh -c "cd '$JS' && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; }"
-fi
-
-work=$(mktemp -d)
-cotel_pid=""
-cleanup() {
-    if [ -n "$cotel_pid" ]; then
-        kill -KILL "$cotel_pid" 2>/dev/null || true
-        wait "$cotel_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [ -f "$work/cotel.err" ]; then
-        tail -n 30 "$work/cotel.err" | sed 's/^/  cotel: /' >&2
-    fi
-    exit 1
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds or time runs out.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
-free_port() {
-    node -e 'const s = require("net").createServer();
-             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# metric NAME LABEL: the value of a metric whose labels include LABEL, from cotel's endpoint.
+# metric NAME LABEL...: one of cotel's own metrics, "absent" when it is not there.
 metric() {
-    node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' \
-        "http://127.0.0.1:$mport/metrics" |
-        awk -v name="$1" -v label="$2" '$1 ~ "^" name "\\{" && index($1, label) {
-                                            print $2; found = 1 }
-                                        END { if (!found) print "absent" }'
+    local value
+    value=$(metric_value "$mport" "$@")
+    echo "${value:-absent}"
 }
-counter() { metric "$1" 'receiver="otlp",transport="grpc"'; }
+counter() { metric "$1" 'receiver="otlp"' 'transport="grpc"'; }
 
 # otlp/md and otlp/nomd differ only in include_metadata; their batch processors group by the
 # x-tenant metadata key, so the groups they count show whether the metadata came along.
@@ -115,11 +60,9 @@ service:
     traces/nomd: {receivers: [otlp/nomd], processors: [batch/nomd], exporters: [file/md]}
 EOF
 
-: >"$work/cotel.err" # exists before the first look at it
-"$COTEL" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
-cotel_pid=$!
+start_cotel "$work/cotel.yaml"
 for p in $port $md_port $nomd_port; do
-    wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$p" "$work/cotel.err" ||
+    grep -q "OTLP/gRPC listening on 127.0.0.1:$p" "$work/cotel.err" ||
         fail "no receiver logged that it listens on 127.0.0.1:$p"
 done
 : >"$work/empty.bin"
@@ -131,9 +74,9 @@ status=$("$RAW" --wait --timeout 10 "127.0.0.1:$port" traces "$work/empty.bin") 
 send() {
     local signal=$1 count=$2 batch=$3 seed=$4
     shift 4
-    node "$JS/send.js" --signal "$signal" --protocol grpc --endpoint "http://127.0.0.1:$port" \
-        --count "$count" --batch "$batch" --seed "$seed" "$@" \
-        --manifest "$work/$signal-$seed.json" >"$work/$signal-$seed.out" ||
+    send_js "$work/$signal-$seed.out" --signal "$signal" --protocol grpc \
+        --endpoint "http://127.0.0.1:$port" --count "$count" --batch "$batch" --seed "$seed" \
+        "$@" --manifest "$work/$signal-$seed.json" ||
         fail "send.js $signal seed $seed: $(cat "$work/$signal-$seed.out")"
 }
 
@@ -173,17 +116,12 @@ for pair in traces:spans metrics:metric_points logs:log_records; do
     [ "$refused" = 0 ] || fail "otelcol_receiver_refused_${item}_total is $refused, want 0"
 done
 
-kill -TERM "$cotel_pid"
-wait_for 30 eval "! kill -0 $cotel_pid 2>/dev/null" || fail "cotel still running 30 s after SIGTERM"
-rc=0
-wait "$cotel_pid" || rc=$?
-cotel_pid=""
-[ "$rc" -eq 0 ] || fail "cotel exited with status $rc after SIGTERM"
+stop_cotel_clean 30
 
 for signal in traces metrics logs; do
-    node "$JS/verify.js" --signal "$signal" --manifest "$work/$signal-plain.json" \
-        --manifest "$work/$signal-gzip.json" --otlp-json-lines "$work/out.jsonl" \
-        >"$work/verify-$signal.out" ||
+    verify_js "$work/verify-$signal.out" --signal "$signal" \
+        --manifest "$work/$signal-plain.json" --manifest "$work/$signal-gzip.json" \
+        --otlp-json-lines "$work/out.jsonl" ||
         fail "verify.js $signal: $(head -c 2000 "$work/verify-$signal.out")"
 done
 

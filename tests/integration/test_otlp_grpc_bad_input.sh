@@ -6,62 +6,16 @@
 # the receiver.
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${COTEL_BUILD_DIR:-$SRC/build}
-COTEL=${COTEL_BIN:-$BUILD/cmd/cotel/cotel}
-RAW=$BUILD/tools/otlp-raw-client/otlp-raw-client
+require_built "$COTEL" "$RAW"
+require_tools node
 
-for bin in "$COTEL" "$RAW"; do
-    if [ ! -x "$bin" ]; then
-        echo "FAIL: not built: $bin" >&2
-        exit 1
-    fi
-done
-if ! command -v node >/dev/null; then
-    echo "SKIP: node not installed (scripts/install-deps.sh installs it)"
-    exit 77
-fi
-
-work=$(mktemp -d)
-cotel_pid=""
-cleanup() {
-    if [ -n "$cotel_pid" ]; then
-        kill -KILL "$cotel_pid" 2>/dev/null || true
-        wait "$cotel_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [ -f "$work/cotel.err" ]; then
-        tail -n 30 "$work/cotel.err" | sed 's/^/  cotel: /' >&2
-    fi
-    exit 1
-}
-
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
-free_port() {
-    node -e 'const s = require("net").createServer();
-             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
+# counter NAME RECEIVER: one of the receiver's counters, "absent" when it is not there.
 counter() {
-    node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' \
-        "http://127.0.0.1:$mport/metrics" |
-        awk -v name="$1" -v rcv="receiver=\"$2\"," '$1 ~ "^" name "\\{" && index($1, rcv) {
-                                                        print $2; found = 1 }
-                                                    END { if (!found) print "absent" }'
+    local value
+    value=$(metric_value "$mport" "$1" "receiver=\"$2\"")
+    echo "${value:-absent}"
 }
 
 # The requests, written by hand in the protobuf wire format so that each flaw is exact.
@@ -173,11 +127,9 @@ service:
     traces/limited: {receivers: [otlp/limited], processors: [memory_limiter], exporters: [file]}
 EOF
 
-: >"$work/cotel.err" # exists before the first look at it
-"$COTEL" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
-cotel_pid=$!
+start_cotel "$work/cotel.yaml"
 for p in $port $port2 $port3; do
-    wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$p" "$work/cotel.err" ||
+    grep -q "OTLP/gRPC listening on 127.0.0.1:$p" "$work/cotel.err" ||
         fail "no receiver logged that it listens on 127.0.0.1:$p"
 done
 
@@ -273,12 +225,7 @@ for spec in spans:$((good_spans + 2)):0 metric_points:$good_points:0 log_records
     [ "$total" = "$want" ] || fail "receivers accepted $total $item, want $want"
 done
 
-kill -TERM "$cotel_pid"
-wait_for 30 eval "! kill -0 $cotel_pid 2>/dev/null" || fail "cotel still running 30 s after SIGTERM"
-rc=0
-wait "$cotel_pid" || rc=$?
-cotel_pid=""
-[ "$rc" -eq 0 ] || fail "cotel exited with status $rc after SIGTERM"
+stop_cotel_clean 30
 
 # The file holds the good items and nothing else.
 node - "$work/out.jsonl" $((good_spans + 2)) "$good_points" "$good_records" <<'EOF' ||

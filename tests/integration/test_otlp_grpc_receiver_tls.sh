@@ -5,63 +5,11 @@
 # an endpoint already in use, must stop cotel from starting with a clear error.
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${COTEL_BUILD_DIR:-$SRC/build}
-COTEL=${COTEL_BIN:-$BUILD/cmd/cotel/cotel}
-RAW=$BUILD/tools/otlp-raw-client/otlp-raw-client
-JS=$SRC/tests/js
-
-for bin in "$COTEL" "$RAW"; do
-    if [ ! -x "$bin" ]; then
-        echo "FAIL: not built: $bin" >&2
-        exit 1
-    fi
-done
-for tool in node npm flock openssl; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$JS/node_modules" ]; then
-    flock /tmp/cotel-tests-npm-ci.lock \
-        sh -c "cd '$JS' && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; }"
-fi
-
-work=$(mktemp -d)
-cotel_pid=""
-other_pid=""
-cleanup() {
-    for pid in $cotel_pid $other_pid; do
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [ -f "$work/cotel.err" ]; then
-        tail -n 30 "$work/cotel.err" | sed 's/^/  cotel: /' >&2
-    fi
-    exit 1
-}
-
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
-free_port() {
-    node -e 'const s = require("net").createServer();
-             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
+require_built "$COTEL" "$RAW"
+require_tools openssl
+require_js
 
 # ca NAME: a self-signed CA; cert NAME CA [SAN]: a certificate that CA signs.
 ca() {
@@ -121,11 +69,9 @@ service:
     traces: {receivers: [otlp/tls, otlp/mtls], exporters: [file]}
 EOF
 
-: >"$work/cotel.err" # exists before the first look at it
-"$COTEL" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
-cotel_pid=$!
+start_cotel "$work/cotel.yaml"
 for p in $tls_port $mtls_port; do
-    wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$p with TLS" "$work/cotel.err" ||
+    grep -q "OTLP/gRPC listening on 127.0.0.1:$p with TLS" "$work/cotel.err" ||
         fail "no receiver logged that it listens with TLS on 127.0.0.1:$p"
 done
 
@@ -155,9 +101,9 @@ expect OK --ca "$work/ca.crt" --cert "$work/client.crt" --key "$work/client.key"
 expect OK --ca "$work/ca.crt" --cert "$work/client.crt" --key "$work/client.key" "$mtls_port"
 ok_calls=4
 
-node "$JS/send.js" --signal traces --protocol grpc --endpoint "https://127.0.0.1:$tls_port" \
-    --ca "$work/ca.crt" --count 50 --batch 10 --manifest "$work/sdk.json" \
-    >"$work/sdk.out" 2>"$work/sdk.err" || fail "send.js over TLS: $(cat "$work/sdk.out")"
+send_js "$work/sdk.out" --signal traces --protocol grpc \
+    --endpoint "https://127.0.0.1:$tls_port" --ca "$work/ca.crt" --count 50 --batch 10 \
+    --manifest "$work/sdk.json" || fail "send.js over TLS: $(cat "$work/sdk.out")"
 
 # A failed TLS handshake is the client's business: never a line above debug level.
 if grep -E $'\t(warn|error)\t|^E[0-9]{4} ' "$work/cotel.err" >/dev/null; then
@@ -175,30 +121,22 @@ for case in mismatch taken; do
     : >"$work/$case.err"
     "$COTEL" --config "$work/$case.yaml" >/dev/null 2>"$work/$case.err" &
     other_pid=$!
+    track "$other_pid"
     wait_for 15 grep -q "cannot start" "$work/$case.err" ||
         fail "$case: cotel did not report that it cannot start: $(cat "$work/$case.err")"
     grep -q "receiver/otlp/.*cannot listen on 127.0.0.1:" "$work/$case.err" ||
         fail "$case: the error does not name the receiver and address: $(cat "$work/$case.err")"
-    wait_for 10 eval "! kill -0 $other_pid 2>/dev/null" ||
-        fail "$case: cotel still running 10 s after it could not start"
-    rc=0
-    wait "$other_pid" || rc=$?
-    [ "$rc" -ne 0 ] || fail "$case: cotel exited with status 0 after failing to start"
-    other_pid=""
+    wait_exit "$other_pid" 10 "$case: cotel, which could not start,"
+    [ "$RC" -ne 0 ] || fail "$case: cotel exited with status 0 after failing to start"
 done
 
 # The first cotel still serves, then stops cleanly with everything in the file.
 expect OK --ca "$work/ca.crt" "$tls_port"
 ok_calls=$((ok_calls + 1))
-kill -TERM "$cotel_pid"
-wait_for 30 eval "! kill -0 $cotel_pid 2>/dev/null" || fail "cotel still running 30 s after SIGTERM"
-rc=0
-wait "$cotel_pid" || rc=$?
-cotel_pid=""
-[ "$rc" -eq 0 ] || fail "cotel exited with status $rc after SIGTERM"
+stop_cotel_clean 30
 
-node "$JS/verify.js" --signal traces --manifest "$work/sdk.json" \
-    --otlp-json-lines "$work/out.jsonl" >"$work/verify.out" || true
+verify_js "$work/verify.out" --signal traces --manifest "$work/sdk.json" \
+    --otlp-json-lines "$work/out.jsonl" || true
 # verify.js counts the raw spans as unexpected; the SDK's must all be there.
 node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

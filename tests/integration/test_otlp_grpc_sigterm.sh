@@ -7,63 +7,10 @@
 # still arriving when the server shut down); each is safe to retry.
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${COTEL_BUILD_DIR:-$SRC/build}
-COTEL=${COTEL_BIN:-$BUILD/cmd/cotel/cotel}
-RAW=$BUILD/tools/otlp-raw-client/otlp-raw-client
-JS=$SRC/tests/js
-
-for bin in "$COTEL" "$RAW"; do
-    if [ ! -x "$bin" ]; then
-        echo "FAIL: not built: $bin" >&2
-        exit 1
-    fi
-done
-for tool in node npm flock timeout; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$JS/node_modules" ]; then
-    flock /tmp/cotel-tests-npm-ci.lock \
-        sh -c "cd '$JS' && { [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null; }"
-fi
-
-work=$(mktemp -d)
-cotel_pid=""
-client_pids=()
-cleanup() {
-    for pid in $cotel_pid "${client_pids[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [ -f "$work/cotel.err" ]; then
-        tail -n 30 "$work/cotel.err" | sed 's/^/  cotel: /' >&2
-    fi
-    exit 1
-}
-
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
-free_port() {
-    node -e 'const s = require("net").createServer();
-             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
+require_built "$COTEL" "$RAW"
+require_js
 
 # One span named "raw", by hand in the protobuf wire format.
 node -e '
@@ -103,50 +50,45 @@ service:
     traces/raw: {receivers: [otlp/raw], exporters: [file/raw]}
 EOF
 
-: >"$work/cotel.err" # exists before the first look at it
-"$COTEL" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
-cotel_pid=$!
-wait_for 15 grep -q "OTLP/gRPC listening on 127.0.0.1:$raw_port" "$work/cotel.err" ||
+start_cotel "$work/cotel.yaml"
+grep -q "OTLP/gRPC listening on 127.0.0.1:$raw_port" "$work/cotel.err" ||
     fail "the receivers did not log that they listen"
 status=$("$RAW" --wait --timeout 10 "127.0.0.1:$port" traces /dev/null) ||
     fail "no answer to an empty request"
 [ "$status" = OK ] || fail "an empty request got $status, want OK"
 
 # 400 items a second for 6 s each; the SIGTERM comes after about 2.5 s.
+sdk_pids=()
 for signal in traces metrics logs; do
-    timeout 90 node "$JS/send.js" --signal "$signal" --protocol grpc \
+    send_js "$work/$signal.out" --signal "$signal" --protocol grpc \
         --endpoint "http://127.0.0.1:$port" --count 2400 --batch 10 --rate 400 \
-        --max-seconds 12 --timeout-ms 3000 --allow-failures \
-        --manifest "$work/$signal.json" >"$work/$signal.out" 2>"$work/$signal.err" &
-    client_pids+=($!)
+        --max-seconds 12 --timeout-ms 3000 --allow-failures --manifest "$work/$signal.json" &
+    sdk_pids+=($!)
+    track $!
 done
 raw_pids=()
 for i in 1 2 3; do
     "$RAW" --timeout 3 --repeat 1000000 "127.0.0.1:$raw_port" traces "$work/raw.bin" \
         >"$work/raw$i.codes" 2>"$work/raw$i.err" &
     raw_pids+=($!)
-    client_pids+=($!)
+    track $!
 done
 
 sleep 2.5
-kill -TERM "$cotel_pid"
-wait_for 30 eval "! kill -0 $cotel_pid 2>/dev/null" || fail "cotel still running 30 s after SIGTERM"
-rc=0
-wait "$cotel_pid" || rc=$?
-cotel_pid=""
-[ "$rc" -eq 0 ] || fail "cotel exited with status $rc after SIGTERM"
+stop_cotel_clean 30
 
 # The raw clients now only hear that nobody listens; their last call may be cut off by the kill
 # and then has no line, so it counts as not acknowledged.
 for pid in "${raw_pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    forget "$pid"
 done
 for signal in traces metrics logs; do
-    wait "${client_pids[0]}" || fail "send.js $signal: $(cat "$work/$signal.err")"
-    client_pids=("${client_pids[@]:1}")
+    wait "${sdk_pids[0]}" || fail "send.js $signal: $(cat "$work/$signal.out.err")"
+    forget "${sdk_pids[0]}"
+    sdk_pids=("${sdk_pids[@]:1}")
 done
-client_pids=()
 
 cat "$work"/raw*.codes >"$work/raw.all"
 bad_codes=$(grep -v -x -E 'OK|UNAVAILABLE|CANCELLED' "$work/raw.all" | sort | uniq -c || true)
@@ -164,10 +106,10 @@ raw_in_file=$(grep -o '"name":"raw"' "$work/raw.jsonl" | wc -l)
 
 failed_total=0
 for signal in traces metrics logs; do
-    node "$JS/verify.js" --signal "$signal" --manifest "$work/$signal.json" \
-        --otlp-json-lines "$work/out.jsonl" >"$work/verify-$signal.out" ||
+    verify_js "$work/verify-$signal.out" --signal "$signal" --manifest "$work/$signal.json" \
+        --otlp-json-lines "$work/out.jsonl" ||
         fail "verify.js $signal: $(head -c 2000 "$work/verify-$signal.out")"
-    failed=$(node -e 'console.log(require(process.argv[1]).failed)' "$work/$signal.json")
+    failed=$(json_field "$work/$signal.json" failed)
     failed_total=$((failed_total + failed))
 done
 [ "$failed_total" -gt 0 ] || fail "the SDK clients lost nothing: the SIGTERM came too late to test"

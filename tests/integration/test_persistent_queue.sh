@@ -53,7 +53,7 @@ write_config 1GiB
 start_cotel "$work/cotel.yaml"
 send traces 1500 10 "$work/traces.json" --rate 150 --allow-failures --max-seconds 60 &
 sender=$!
-bg_pids+=("$sender")
+track "$sender"
 sleep 4
 kill -KILL "$cotel_pid"
 wait "$cotel_pid" 2>/dev/null || true
@@ -64,7 +64,7 @@ start_cotel "$work/cotel.yaml"
 grep -q "recovered [1-9][0-9]* queued requests" "$work/cotel.err" ||
     fail "the restarted cotel recovered nothing from the queue"
 wait "$sender" || fail "send.js failed: $(cat "$work/traces.json.out")"
-bg_pids=()
+forget "$sender"
 acked=$(json_field "$work/traces.json.out" acknowledged)
 refused=$(json_field "$work/traces.json.out" failed)
 echo "sent with a SIGKILL in between: $acked spans acknowledged, $refused refused or unsent"
@@ -107,11 +107,9 @@ corrupt=$(metric cotel_exporter_queue_corrupt_parts_total 'exporter="kafka"')
 [ "${corrupt%.*}" -eq 2 ] || fail "corrupt parts metric is $corrupt, expected 2"
 stop_cotel
 consume otlp_logs "$work/logs.kcat" '%R%s'
-(cd "$JS" && node verify.js --manifest "$work/logs.json" --signal logs \
-    --kafka-framed "$work/logs.kcat" --expect-min 39 --report "$work/logs.report") \
-    >"$work/logs.verify" 2>&1 || true
-n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["matched"])' \
-    "$work/logs.report")
+verify_js "$work/logs.verify" --manifest "$work/logs.json" --signal logs \
+    --kafka-framed "$work/logs.kcat" --expect-min 39 --report "$work/logs.report" || true
+n=$(json_field "$work/logs.report" matched)
 [ "$n" -eq 39 ] || fail "expected the 39 intact log records in Kafka, found $n"
 echo "damage: 1 flipped entry and 1 torn tail dropped and reported; 39 intact records delivered"
 
