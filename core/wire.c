@@ -17,7 +17,8 @@
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* How a field may be encoded: P_* accept both packed (LEN) and unpacked forms. */
-enum { F_VARINT, F_I64, F_I32, F_LEN, F_MSG, F_P_I64, F_P_VARINT };
+enum { F_VARINT, F_I64, F_I32, F_LEN, F_MSG, F_P_I64, F_P_VARINT, F_ID16, F_ID8 };
+/* F_ID16, F_ID8: trace and span ids, empty or exactly 16 or 8 bytes as OTLP requires. */
 
 /* clang-format off: the schema reads best as a table */
 typedef enum msg_id {
@@ -32,6 +33,7 @@ typedef enum msg_id {
     M_SCOPE_METRICS,
     M_SCOPE_LOGS,
     M_RESOURCE,
+    M_ENTITYREF,
     M_SCOPE,
     M_KEYVALUE,
     M_ANYVALUE,
@@ -97,17 +99,22 @@ static const msg_spec_t schema[M_COUNT] = {
                          FIELDS({1, F_MSG, M_SCOPE}, {2, F_MSG, M_METRIC}, {3, F_LEN, 0})},
     [M_SCOPE_LOGS] = {"ScopeLogs", false,
                       FIELDS({1, F_MSG, M_SCOPE}, {2, F_MSG, M_LOGRECORD}, {3, F_LEN, 0})},
-    [M_RESOURCE] = {"Resource", false, FIELDS({1, F_MSG, M_KEYVALUE}, {2, F_VARINT, 0})},
+    [M_RESOURCE] = {"Resource", false,
+                    FIELDS({1, F_MSG, M_KEYVALUE}, {2, F_VARINT, 0}, {3, F_MSG, M_ENTITYREF})},
+    [M_ENTITYREF] = {"EntityRef", false,
+                     FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_LEN, 0}, {4, F_LEN, 0})},
     [M_SCOPE] = {"InstrumentationScope", false,
                  FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_MSG, M_KEYVALUE}, {4, F_VARINT, 0})},
-    [M_KEYVALUE] = {"KeyValue", false, FIELDS({1, F_LEN, 0}, {2, F_MSG, M_ANYVALUE})},
+    [M_KEYVALUE] = {"KeyValue", false,
+                    FIELDS({1, F_LEN, 0}, {2, F_MSG, M_ANYVALUE}, {3, F_VARINT, 0})},
     [M_ANYVALUE] = {"AnyValue", false,
                     FIELDS({1, F_LEN, 0}, {2, F_VARINT, 0}, {3, F_VARINT, 0}, {4, F_I64, 0},
-                           {5, F_MSG, M_ARRAYVALUE}, {6, F_MSG, M_KVLIST}, {7, F_LEN, 0})},
+                           {5, F_MSG, M_ARRAYVALUE}, {6, F_MSG, M_KVLIST}, {7, F_LEN, 0},
+                           {8, F_VARINT, 0})},
     [M_ARRAYVALUE] = {"ArrayValue", false, FIELDS({1, F_MSG, M_ANYVALUE})},
     [M_KVLIST] = {"KeyValueList", false, FIELDS({1, F_MSG, M_KEYVALUE})},
     [M_SPAN] = {"Span", true,
-                FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_LEN, 0}, {4, F_LEN, 0}, {5, F_LEN, 0},
+                FIELDS({1, F_ID16, 0}, {2, F_ID8, 0}, {3, F_LEN, 0}, {4, F_ID8, 0}, {5, F_LEN, 0},
                        {6, F_VARINT, 0}, {7, F_I64, 0}, {8, F_I64, 0}, {9, F_MSG, M_KEYVALUE},
                        {10, F_VARINT, 0}, {11, F_MSG, M_EVENT}, {12, F_VARINT, 0},
                        {13, F_MSG, M_LINK}, {14, F_VARINT, 0}, {15, F_MSG, M_STATUS},
@@ -115,7 +122,7 @@ static const msg_spec_t schema[M_COUNT] = {
     [M_EVENT] = {"Span.Event", false,
                  FIELDS({1, F_I64, 0}, {2, F_LEN, 0}, {3, F_MSG, M_KEYVALUE}, {4, F_VARINT, 0})},
     [M_LINK] = {"Span.Link", false,
-                FIELDS({1, F_LEN, 0}, {2, F_LEN, 0}, {3, F_LEN, 0}, {4, F_MSG, M_KEYVALUE},
+                FIELDS({1, F_ID16, 0}, {2, F_ID8, 0}, {3, F_LEN, 0}, {4, F_MSG, M_KEYVALUE},
                        {5, F_VARINT, 0}, {6, F_I32, 0})},
     [M_STATUS] = {"Status", false, FIELDS({2, F_LEN, 0}, {3, F_VARINT, 0})},
     [M_METRIC] = {"Metric", false,
@@ -147,12 +154,12 @@ static const msg_spec_t schema[M_COUNT] = {
     [M_QUANTILE] = {"SummaryDataPoint.ValueAtQuantile", false,
                     FIELDS({1, F_I64, 0}, {2, F_I64, 0})},
     [M_EXEMPLAR] = {"Exemplar", false,
-                    FIELDS({2, F_I64, 0}, {3, F_I64, 0}, {4, F_LEN, 0}, {5, F_LEN, 0},
+                    FIELDS({2, F_I64, 0}, {3, F_I64, 0}, {4, F_ID8, 0}, {5, F_ID16, 0},
                            {6, F_I64, 0}, {7, F_MSG, M_KEYVALUE})},
     [M_LOGRECORD] = {"LogRecord", true,
                      FIELDS({1, F_I64, 0}, {2, F_VARINT, 0}, {3, F_LEN, 0}, {5, F_MSG, M_ANYVALUE},
-                            {6, F_MSG, M_KEYVALUE}, {7, F_VARINT, 0}, {8, F_I32, 0}, {9, F_LEN, 0},
-                            {10, F_LEN, 0}, {11, F_I64, 0}, {12, F_LEN, 0})},
+                            {6, F_MSG, M_KEYVALUE}, {7, F_VARINT, 0}, {8, F_I32, 0}, {9, F_ID16, 0},
+                            {10, F_ID8, 0}, {11, F_I64, 0}, {12, F_LEN, 0})},
 };
 
 /* clang-format on */
@@ -404,6 +411,10 @@ static int check_msg(check_ctx_t *c, msg_id_t id, const uint8_t *p, size_t len, 
                 rc = check_msg(c, (msg_id_t)sl->sub, f.p, f.len, depth + 1);
             else if (f.wt == WT_LEN && (sl->kind == F_P_I64 || sl->kind == F_P_VARINT))
                 rc = check_packed(c, sl->kind, &f, m->name);
+            else if ((sl->kind == F_ID16 && f.len != 0 && f.len != 16) ||
+                     (sl->kind == F_ID8 && f.len != 0 && f.len != 8))
+                rc = check_fail(c, p + off, "%s field %u: an id of %zu bytes (must be %d)",
+                                m->name, f.num, f.len, sl->kind == F_ID16 ? 16 : 8);
             if (rc != 0)
                 return rc;
         }

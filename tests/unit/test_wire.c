@@ -461,6 +461,84 @@ static void test_metrics_split(void)
     free(p);
 }
 
+static int unpacks(ct_signal_t sig, const uint8_t *p, size_t len)
+{
+    ProtobufCMessage *m = NULL;
+    const ProtobufCMessageDescriptor *d =
+        sig == CT_SIGNAL_TRACES
+            ? &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor
+            : &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor;
+    m = protobuf_c_message_unpack(d, NULL, len, p);
+    if (m != NULL)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return m != NULL;
+}
+
+static uint8_t *hex(const char *h, size_t *len)
+{
+    *len = strlen(h) / 2;
+    uint8_t *b = malloc(*len);
+    for (size_t i = 0; i < *len; i++)
+        sscanf(h + 2 * i, "%2hhx", &b[i]);
+    return b;
+}
+
+/*
+ * What the walker accepts, the decoder components use must accept too: a
+ * request answered OK must never be dropped later as undecodable. Mutated
+ * requests that pass ct_wire_check must unpack with protobuf-c.
+ */
+static void test_check_agrees_with_decoder(void)
+{
+    char err[256];
+    size_t len, items;
+
+    /* KeyValue.key_strindex (3) and AnyValue.string_value_strindex (8) as bytes: refused. */
+    uint8_t *q = hex("0a31122f122d0a100102030405060708090a0b0c0d0e0f10120801020304050607082a0173"
+                     "4a0c0a016b12030a01761a027a7a", &len);
+    CHECK_EQ_INT(ct_wire_check(CT_SIGNAL_TRACES, q, len, &items, err, sizeof err), -EINVAL);
+    CHECK_STR_CONTAINS(err, "KeyValue field 3");
+    free(q);
+    /* A 15-byte trace id: refused, as the OpenTelemetry Collector does. */
+    q = hex("0a221220121e0a0f0102030405060708090a0b0c0d0e0f120801020304050607082a0173", &len);
+    CHECK_EQ_INT(ct_wire_check(CT_SIGNAL_TRACES, q, len, &items, err, sizeof err), -EINVAL);
+    CHECK_STR_CONTAINS(err, "an id of 15 bytes (must be 16)");
+    free(q);
+
+    uint8_t *base = make_traces(&len);
+    uint8_t *buf = malloc(len + 64);
+    int accepted = 0, disagree = 0;
+    srand(11);
+    for (int t = 0; t < 60000; t++) {
+        size_t n = len;
+        memcpy(buf, base, len);
+        int edits = 1 + rand() % 3;
+        for (int e = 0; e < edits; e++) {
+            size_t at = (size_t)rand() % n;
+            switch (rand() % 3) {
+            case 0: /* flip a byte */
+                buf[at] ^= (uint8_t)(1 + rand() % 255);
+                break;
+            case 1: /* a new tag of a random field and wire type */
+                buf[at] = (uint8_t)(((rand() % 20 + 1) << 3) | (rand() % 6));
+                break;
+            default: /* cut the tail */
+                n = at + 1;
+                break;
+            }
+        }
+        if (ct_wire_check(CT_SIGNAL_TRACES, buf, n, &items, NULL, 0) == 0) {
+            accepted++;
+            if (!unpacks(CT_SIGNAL_TRACES, buf, n))
+                disagree++;
+        }
+    }
+    CHECK(accepted > 100);
+    CHECK_EQ_INT(disagree, 0);
+    free(buf);
+    free(base);
+}
+
 int main(void)
 {
     test_check_counts();
@@ -469,5 +547,6 @@ int main(void)
     test_regroup_one_per_item();
     test_plan_split();
     test_metrics_split();
+    test_check_agrees_with_decoder();
     return ct_test_report();
 }
