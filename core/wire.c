@@ -413,8 +413,8 @@ static int check_msg(check_ctx_t *c, msg_id_t id, const uint8_t *p, size_t len, 
                 rc = check_packed(c, sl->kind, &f, m->name);
             else if ((sl->kind == F_ID16 && f.len != 0 && f.len != 16) ||
                      (sl->kind == F_ID8 && f.len != 0 && f.len != 8))
-                rc = check_fail(c, p + off, "%s field %u: an id of %zu bytes (must be %d)",
-                                m->name, f.num, f.len, sl->kind == F_ID16 ? 16 : 8);
+                rc = check_fail(c, p + off, "%s field %u: an id of %zu bytes (must be %d)", m->name,
+                                f.num, f.len, sl->kind == F_ID16 ? 16 : 8);
             if (rc != 0)
                 return rc;
         }

@@ -20,8 +20,8 @@
         {"topics", CT_OPT_STRINGS, S(topics), default_topic, 0, 0, NULL,                \
          "topics to consume (\"^...\": a regular expression)"},                         \
         {"topic", CT_OPT_STRING, S(topic), NULL, 0, 0, NULL, "deprecated: one topic"},  \
-        {"encoding", CT_OPT_ENUM, S(encoding), "otlp_proto", 0, 0, "otlp_proto|otlp_json",\
-         "record value format"},                                                        \
+        {"encoding", CT_OPT_ENUM, S(encoding), "otlp_proto", 0, 0,                      \
+         "otlp_proto|otlp_json", "record value format"},                                \
         CT_OPT_END,                                                                     \
     }
 /* clang-format on */

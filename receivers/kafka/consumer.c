@@ -556,7 +556,8 @@ static void revoke(kafka_receiver_t *kr, rd_kafka_t *rk, rd_kafka_topic_partitio
     rd_kafka_error_t *error = NULL;
 
     log_partitions(kr, lost ? "lost" : "revoked", parts);
-    if (!lost) {
+    /* Closing: the commit before leaving covers these, and must not block the deadline. */
+    if (!lost && !kr->closing) {
         rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
 
         if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -662,17 +663,43 @@ void kafka_receiver_set_callbacks(kafka_receiver_t *kr, rd_kafka_conf_t *conf)
 
 /* ---- the thread ---- */
 
+/* A closing consumer's events: rebalances are acted on, commit failures told, the rest let go. */
+static void close_event(kafka_receiver_t *kr, rd_kafka_event_t *ev)
+{
+    rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+
+    switch (rd_kafka_event_type(ev)) {
+    case RD_KAFKA_EVENT_REBALANCE:
+        rebalance_cb(kr->rk, e, rd_kafka_event_topic_partition_list(ev), kr);
+        break;
+    case RD_KAFKA_EVENT_OFFSET_COMMIT:
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET && !kr->close_commit_failed++)
+            ct_log_warn(kr->inst->name,
+                        "shutdown: committing offsets failed (%s): records since the last "
+                        "commit are read again",
+                        rd_kafka_err2str(e));
+        break;
+    case RD_KAFKA_EVENT_ERROR:
+        ct_log_debug(kr->inst->name, "while closing: %s", rd_kafka_event_error_string(ev));
+        break;
+    default:
+        break; /* records fetched meanwhile: not taken, so read again by the next owner */
+    }
+}
+
 /*
  * Leaves the group within the close deadline: records still waiting are let
- * go unmarked, marked offsets are committed, partitions are revoked.
+ * go unmarked, marked offsets are committed, partitions are revoked. The
+ * close is served through a queue of events, so that the deadline holds.
  */
 static void close_consumer(kafka_receiver_t *kr)
 {
     uint64_t deadline = atomic_load(&kr->close_deadline_ns);
     rd_kafka_queue_t *q = NULL;
-    rd_kafka_error_t *error;
+    rd_kafka_error_t *error = NULL;
     size_t waiting = 0;
 
+    kr->closing = true;
     for (size_t i = 0; i < kr->nparts; i++) {
         kr_partition_t *p = kr->parts[i];
 
@@ -687,18 +714,26 @@ static void close_consumer(kafka_receiver_t *kr)
                     "shutdown: %zu refused records left unmarked; they are read again at the "
                     "next start",
                     waiting);
-    if (!kr->cfg->autocommit.enable && kr->commit_dirty)
-        rd_kafka_commit(kr->rk, NULL, 1); /* the close waits for it */
+    /* Committed before leaving, while this member's generation is current; the close waits. */
+    if (kr->unreachable_since == 0)
+        rd_kafka_commit(kr->rk, NULL, 1);
 
     q = rd_kafka_queue_new(kr->rk);
-    error = q ? rd_kafka_consumer_close_queue(kr->rk, q) : NULL;
-    if (error) {
-        ct_log_error(kr->inst->name, "cannot close the consumer: %s", rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
+    if (q)
+        error = rd_kafka_consumer_close_queue(kr->rk, q);
+    if (q == NULL || error) {
+        ct_log_error(kr->inst->name, "cannot close the consumer: %s",
+                     error ? rd_kafka_error_string(error) : "out of memory");
         goto out;
     }
-    while (q && !rd_kafka_consumer_closed(kr->rk) && ct_now_mono_ns() < deadline)
-        rd_kafka_queue_poll_callback(q, POLL_MS);
+    while (!rd_kafka_consumer_closed(kr->rk) && ct_now_mono_ns() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, POLL_MS);
+
+        if (ev) {
+            close_event(kr, ev);
+            rd_kafka_event_destroy(ev);
+        }
+    }
     if (rd_kafka_consumer_closed(kr->rk))
         atomic_store(&kr->closed, true);
     else
@@ -706,6 +741,8 @@ static void close_consumer(kafka_receiver_t *kr)
                     "the consumer did not leave its group before the shutdown deadline; the "
                     "group reassigns its partitions after session_timeout");
 out:
+    if (error)
+        rd_kafka_error_destroy(error);
     if (q)
         rd_kafka_queue_destroy(q);
 }

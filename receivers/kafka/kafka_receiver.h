@@ -175,6 +175,8 @@ typedef struct kafka_receiver {
     atomic_bool stop;
     _Atomic uint64_t close_deadline_ns; /* set before stop: how long closing may take */
     atomic_bool closed;                 /* the consumer left its group cleanly */
+    bool closing;                       /* consumer thread: leaving the group */
+    unsigned close_commit_failed;       /* commits refused while leaving (logged once) */
 
     bool commit_dirty; /* autocommit off: offsets stored since the last commit */
     uint64_t last_commit_ns;

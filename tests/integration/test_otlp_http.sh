@@ -5,71 +5,10 @@
 # receiver's counters, CORS answers to a browser's preflight, and a clean SIGTERM.
 set -uo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-src=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${COTEL_BUILD_DIR:-$src/build}
-bin=${COTEL_BIN:-$build/cmd/cotel/cotel}
-js=$src/tests/js
-
-if [ ! -x "$bin" ]; then
-    echo "FAIL: cotel not built: $bin"
-    exit 1
-fi
-for tool in node curl timeout; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$js/node_modules/@opentelemetry" ]; then
-    echo "SKIP: tests/js/node_modules missing (run npm ci in tests/js)"
-    exit 77
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/cotel-otlp-http.XXXXXX")
-cotel_pid=""
-
-# Stops cotel by its PID (SIGTERM, SIGKILL after 5 s) and removes the work directory.
-cleanup() {
-    if [ -n "$cotel_pid" ]; then
-        kill -TERM "$cotel_pid" 2>/dev/null
-        for _ in $(seq 50); do
-            kill -0 "$cotel_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$cotel_pid" 2>/dev/null
-        wait "$cotel_pid" 2>/dev/null
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    local f
-    for f in "$work/cotel.err" "$work"/send-*.log; do
-        [ -s "$f" ] || continue
-        echo "--- $(basename "$f") (last 20 lines)"
-        tail -n 20 "$f"
-    done
-    exit 1
-}
-pass() { echo "PASS: $*"; }
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
-
-free_port() {
-    node -e 'const s = require("net").createServer();
-        s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
+require_built "$COTEL"
+require_js
 
 port=$(free_port)
 mport=$(free_port)
@@ -100,13 +39,7 @@ service:
     logs: {receivers: [otlp], exporters: [file]}
 EOF
 
-ready() {
-    kill -0 "$cotel_pid" 2>/dev/null || fail "cotel exited: $(tail -n 5 "$work/cotel.err")"
-    grep -q "everything is ready" "$work/cotel.err"
-}
-"$bin" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
-cotel_pid=$!
-wait_for 15 ready || fail "cotel not ready within 15 s"
+start_cotel "$work/cotel.yaml"
 grep -q "OTLP/HTTP listening on 127.0.0.1:$port" "$work/cotel.err" ||
     fail "no startup line saying where OTLP/HTTP listens"
 
@@ -115,10 +48,9 @@ grep -q "OTLP/HTTP listening on 127.0.0.1:$port" "$work/cotel.err" ||
 send() { # SIGNAL PROTOCOL COUNT NAME [send.js options...]
     local sig=$1 proto=$2 count=$3 name=$4
     shift 4
-    timeout 120 node "$js/send.js" --signal "$sig" --protocol "$proto" --endpoint "$base" \
-        --count "$count" --manifest "$work/$name.json" --seed "$name-$RANDOM" "$@" \
-        >"$work/send-$name.log" 2>&1 ||
-        fail "send.js $sig over $proto: $(tail -n 3 "$work/send-$name.log")"
+    send_js "$work/send-$name.log" --signal "$sig" --protocol "$proto" --endpoint "$base" \
+        --count "$count" --manifest "$work/$name.json" --seed "$name-$RANDOM" "$@" ||
+        fail "send.js $sig over $proto: $(tail -n 3 "$work/send-$name.log.err")"
 }
 
 verified() { # SIGNAL: every item of every manifest of that signal arrived once, intact
@@ -127,8 +59,8 @@ verified() { # SIGNAL: every item of every manifest of that signal arrived once,
     for m in "$work/$sig"-*.json; do
         manifests+=(--manifest "$m")
     done
-    timeout 60 node "$js/verify.js" --signal "$sig" "${manifests[@]}" \
-        --otlp-json-lines "$work/out.jsonl" >"$work/verify-$sig.json" 2>&1
+    verify_js "$work/verify-$sig.json" --signal "$sig" "${manifests[@]}" \
+        --otlp-json-lines "$work/out.jsonl"
 }
 
 send traces http/protobuf 300 traces-proto --batch 50
@@ -145,10 +77,8 @@ pass "SDK http/protobuf and http/json (plain and gzip) -> cotel: every span, poi
 
 # ---------------------------------------------------------------------------------------------
 # 2. The receiver's counters carry transport="http".
-metric() { # NAME: the otlp receiver's counter over HTTP (other labels may follow), or empty
-    curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" |
-        awk -v key="$1{receiver=\"otlp\",transport=\"http\"" \
-            'index($1, key) == 1 && substr($1, length(key) + 1, 1) ~ /[,}]/ { print $2 }'
+metric() { # NAME: the otlp receiver's counter over HTTP, or empty
+    metric_value "$mport" "$1" 'receiver="otlp"' 'transport="http"'
 }
 points=$(node -e 'let t = 0; for (const f of process.argv.slice(1))
         t += JSON.parse(require("fs").readFileSync(f, "utf8")).acknowledged;
@@ -196,10 +126,5 @@ pass "CORS: wildcard origins, allowed headers, max_age; foreign origins and head
 
 # ---------------------------------------------------------------------------------------------
 # 4. SIGTERM: a clean exit within the bound.
-kill -TERM "$cotel_pid"
-wait_for 30 eval "! kill -0 $cotel_pid 2>/dev/null" || fail "cotel still running 30 s after SIGTERM"
-rc=0
-wait "$cotel_pid" || rc=$?
-cotel_pid=""
-[ "$rc" -eq 0 ] || fail "cotel exited with status $rc"
+stop_cotel_clean 30
 pass "SIGTERM: cotel exits 0"

@@ -6,62 +6,9 @@
 # After all of it a good request must still succeed.
 set -uo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-src=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${COTEL_BUILD_DIR:-$src/build}
-bin=${COTEL_BIN:-$build/cmd/cotel/cotel}
-
-if [ ! -x "$bin" ]; then
-    echo "FAIL: cotel not built: $bin"
-    exit 1
-fi
-for tool in curl python3 timeout; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/cotel-otlp-http-bad.XXXXXX")
-cotel_pid=""
-
-cleanup() {
-    if [ -n "$cotel_pid" ]; then
-        kill -TERM "$cotel_pid" 2>/dev/null
-        for _ in $(seq 50); do
-            kill -0 "$cotel_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$cotel_pid" 2>/dev/null
-        wait "$cotel_pid" 2>/dev/null
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    if [ -s "$work/cotel.err" ]; then
-        echo "--- cotel.err (last 20 lines)"
-        tail -n 20 "$work/cotel.err"
-    fi
-    exit 1
-}
-pass() { echo "PASS: $*"; }
-
-wait_for() { # SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1]); s.close()'
-}
+require_built "$COTEL"
 
 # ---------------------------------------------------------------------------------------------
 # The bodies, written by python3: OTLP/JSON text, gzip streams, a bomb.
@@ -151,13 +98,7 @@ service:
     traces: {receivers: [otlp], exporters: [file]}
     logs: {receivers: [otlp], exporters: [otlp_http/dead]}
 EOF
-ready() {
-    kill -0 "$cotel_pid" 2>/dev/null || fail "cotel exited: $(tail -n 5 "$work/cotel.err")"
-    grep -q "everything is ready" "$work/cotel.err"
-}
-"$bin" --config "$work/cotel.yaml" >"$work/cotel.out" 2>"$work/cotel.err" &
-cotel_pid=$!
-wait_for 15 ready || fail "cotel not ready within 15 s"
+start_cotel "$work/cotel.yaml"
 
 # expect STATUS NAME [curl options...]: POSTs to /v1/traces unless the options say otherwise;
 # the answer's body goes to $work/NAME.body and its headers to $work/NAME.head.
@@ -302,9 +243,6 @@ status = answer.split(b"\r\n", 1)[0]
 assert status.startswith(b"HTTP/1.1 503"), status
 print("answered during shutdown:", status.decode())
 PY
-wait_for 30 eval "! kill -0 $cotel_pid 2>/dev/null" || fail "cotel still running 30 s after SIGTERM"
-rc=0
-wait "$cotel_pid" || rc=$?
-cotel_pid=""
-[ "$rc" -eq 0 ] || fail "cotel exited with status $rc after SIGTERM"
+wait_exit "$cotel_pid" 30 "cotel, after SIGTERM,"
+[ "$RC" -eq 0 ] || fail "cotel exited with status $RC after SIGTERM"
 pass "a request open across SIGTERM is answered 503; cotel exits 0"

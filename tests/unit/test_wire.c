@@ -495,7 +495,8 @@ static void test_check_agrees_with_decoder(void)
 
     /* KeyValue.key_strindex (3) and AnyValue.string_value_strindex (8) as bytes: refused. */
     uint8_t *q = hex("0a31122f122d0a100102030405060708090a0b0c0d0e0f10120801020304050607082a0173"
-                     "4a0c0a016b12030a01761a027a7a", &len);
+                     "4a0c0a016b12030a01761a027a7a",
+                     &len);
     CHECK_EQ_INT(ct_wire_check(CT_SIGNAL_TRACES, q, len, &items, err, sizeof err), -EINVAL);
     CHECK_STR_CONTAINS(err, "KeyValue field 3");
     free(q);
