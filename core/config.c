@@ -126,6 +126,141 @@ static bool scalar_is_null(const yaml_node_t *yn)
 }
 
 static ct_node_t *convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int depth,
+                          bool is_key, ct_err_t *err);
+
+/* A deep copy, for entries brought in by a YAML merge key. */
+static ct_node_t *node_dup(const ct_node_t *src)
+{
+    ct_node_t *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return NULL;
+    *n = *src;
+    n->value = NULL;
+    n->keys = n->items = NULL;
+    n->n = 0;
+    if (src->value != NULL && (n->value = strdup(src->value)) == NULL)
+        goto fail;
+    if (src->n > 0) {
+        n->items = calloc(src->n, sizeof *n->items);
+        n->keys = src->keys ? calloc(src->n, sizeof *n->keys) : NULL;
+        if (n->items == NULL || (src->keys && n->keys == NULL))
+            goto fail;
+        for (size_t i = 0; i < src->n; i++) {
+            n->n = i + 1;
+            n->items[i] = node_dup(src->items[i]);
+            if (src->keys)
+                n->keys[i] = node_dup(src->keys[i]);
+            if (n->items[i] == NULL || (src->keys && n->keys[i] == NULL))
+                goto fail;
+        }
+    }
+    return n;
+fail:
+    ct_node_free(n);
+    return NULL;
+}
+
+static bool map_has(const ct_node_t *map, const char *key)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        if (strcmp(map->keys[i]->value, key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Appends the entries of src that map does not have (a merge key never overrides). */
+static int merge_into(ct_node_t *map, const ct_node_t *src, const ct_node_t *at, ct_err_t *err)
+{
+    if (src->kind != CT_NODE_MAP)
+        return ct_errf(err, at, "a merge key ('<<') takes a map or a list of maps");
+    for (size_t i = 0; i < src->n; i++) {
+        if (map_has(map, src->keys[i]->value))
+            continue;
+        ct_node_t **k = realloc(map->keys, (map->n + 1) * sizeof *k);
+        if (k != NULL)
+            map->keys = k;
+        ct_node_t **v = realloc(map->items, (map->n + 1) * sizeof *v);
+        if (v != NULL)
+            map->items = v;
+        if (k == NULL || v == NULL)
+            return ct_errf(err, at, "out of memory");
+        map->keys[map->n] = node_dup(src->keys[i]);
+        map->items[map->n] = node_dup(src->items[i]);
+        map->n++;
+        if (map->keys[map->n - 1] == NULL || map->items[map->n - 1] == NULL)
+            return ct_errf(err, at, "out of memory");
+    }
+    return 0;
+}
+
+/*
+ * A YAML map. Keys must be unique; the YAML merge key "<<" (with an alias to
+ * a map, or a list of them) adds the entries the map does not set itself.
+ */
+static int convert_map(yaml_document_t *doc, yaml_node_t *yn, ct_node_t *n, const char *file,
+                       int depth, ct_err_t *err)
+{
+    size_t cnt = (size_t)(yn->data.mapping.pairs.top - yn->data.mapping.pairs.start);
+    ct_node_t *merges[16];
+    size_t nmerges = 0;
+    int rc = 0;
+
+    n->kind = CT_NODE_MAP;
+    n->keys = calloc(cnt ? cnt : 1, sizeof *n->keys);
+    n->items = calloc(cnt ? cnt : 1, sizeof *n->items);
+    if (n->keys == NULL || n->items == NULL)
+        return ct_errf(err, n, "out of memory");
+
+    for (size_t i = 0; rc == 0 && i < cnt; i++) {
+        yaml_node_pair_t *pair = &yn->data.mapping.pairs.start[i];
+        yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+        yaml_node_t *v = yaml_document_get_node(doc, pair->value);
+        if (k->type != YAML_SCALAR_NODE) {
+            rc = ct_errf(err, n, "map keys must be plain strings");
+            break;
+        }
+        if (k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+            strcmp((const char *)k->data.scalar.value, "<<") == 0) {
+            if (nmerges == CT_ARRAY_LEN(merges)) {
+                rc = ct_errf(err, n, "too many merge keys in one map");
+                break;
+            }
+            merges[nmerges] = convert(doc, v, file, depth + 1, false, err);
+            rc = merges[nmerges] ? 0 : -EINVAL;
+            nmerges += merges[nmerges] != NULL;
+            continue;
+        }
+        ct_node_t *key = convert(doc, k, file, depth + 1, true, err);
+        if (key == NULL) {
+            rc = -EINVAL;
+            break;
+        }
+        if (map_has(n, key->value)) {
+            rc = ct_errf(err, key, "duplicate key '%s'", key->value);
+            ct_node_free(key);
+            break;
+        }
+        n->keys[n->n] = key;
+        n->items[n->n] = convert(doc, v, file, depth + 1, false, err);
+        n->n++; /* so a failure frees what was built */
+        if (n->items[n->n - 1] == NULL)
+            rc = -EINVAL;
+    }
+    for (size_t m = 0; m < nmerges; m++) {
+        const ct_node_t *src = merges[m];
+        if (rc == 0 && src->kind == CT_NODE_SEQ) {
+            for (size_t j = 0; rc == 0 && j < src->n; j++)
+                rc = merge_into(n, src->items[j], src, err);
+        } else if (rc == 0) {
+            rc = merge_into(n, src, src, err);
+        }
+        ct_node_free(merges[m]);
+    }
+    return rc;
+}
+
+static ct_node_t *convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int depth,
                           bool is_key, ct_err_t *err)
 {
     ct_node_t *n = calloc(1, sizeof *n);
@@ -157,39 +292,10 @@ static ct_node_t *convert(yaml_document_t *doc, yaml_node_t *yn, const char *fil
             goto fail;
         }
         break;
-    case YAML_MAPPING_NODE: {
-        n->kind = CT_NODE_MAP;
-        size_t cnt = (size_t)(yn->data.mapping.pairs.top - yn->data.mapping.pairs.start);
-        n->keys = calloc(cnt ? cnt : 1, sizeof *n->keys);
-        n->items = calloc(cnt ? cnt : 1, sizeof *n->items);
-        if (n->keys == NULL || n->items == NULL) {
-            ct_errf(err, n, "out of memory");
+    case YAML_MAPPING_NODE:
+        if (convert_map(doc, yn, n, file, depth, err) != 0)
             goto fail;
-        }
-        for (size_t i = 0; i < cnt; i++) {
-            yaml_node_pair_t *pair = &yn->data.mapping.pairs.start[i];
-            yaml_node_t *k = yaml_document_get_node(doc, pair->key);
-            yaml_node_t *v = yaml_document_get_node(doc, pair->value);
-            if (k->type != YAML_SCALAR_NODE) {
-                ct_errf(err, n, "map keys must be plain strings");
-                goto fail;
-            }
-            n->keys[i] = convert(doc, k, file, depth + 1, true, err);
-            if (n->keys[i] == NULL)
-                goto fail;
-            n->n = i + 1; /* so a failure below frees what was built */
-            n->items[i] = convert(doc, v, file, depth + 1, false, err);
-            if (n->items[i] == NULL)
-                goto fail;
-            for (size_t j = 0; j < i; j++) {
-                if (strcmp(n->keys[j]->value, n->keys[i]->value) == 0) {
-                    ct_errf(err, n->keys[i], "duplicate key '%s'", n->keys[i]->value);
-                    goto fail;
-                }
-            }
-        }
         break;
-    }
     case YAML_SEQUENCE_NODE: {
         n->kind = CT_NODE_SEQ;
         size_t cnt = (size_t)(yn->data.sequence.items.top - yn->data.sequence.items.start);
@@ -674,6 +780,11 @@ static int apply_one(const ct_opt_t *o, void *cfg, const ct_node_t *v, const cha
     }
     if (v->kind != CT_NODE_SCALAR)
         return ct_errf(err, v, "%s: expected a %s", path, type_name(o->type));
+    if (v->value[0] == '\0' && o->type != CT_OPT_STRING && o->type != CT_OPT_STRINGS)
+        return ct_errf(err, v,
+                       "%s: the value is empty (an unset environment variable expands "
+                       "to nothing)",
+                       path);
     return set_scalar(o, slot, v->value, v, path, err);
 }
 

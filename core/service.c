@@ -338,10 +338,6 @@ static int list_node(const ct_node_t *p, const char *key, const char *pid, bool 
 static int build_pipeline(ct_service_t *s, pipeline_t *p, ct_err_t *err)
 {
     const ct_node_t *procs;
-    if (list_node(p->node, "receivers", p->id, true, &p->receivers, err) != 0 ||
-        list_node(p->node, "processors", p->id, false, &procs, err) != 0 ||
-        list_node(p->node, "exporters", p->id, true, &p->exporters, err) != 0)
-        return -EINVAL;
     for (size_t i = 0; i < p->node->n; i++) {
         const char *k = p->node->keys[i]->value;
         if (strcmp(k, "receivers") && strcmp(k, "processors") && strcmp(k, "exporters"))
@@ -349,6 +345,15 @@ static int build_pipeline(ct_service_t *s, pipeline_t *p, ct_err_t *err)
                            "service::pipelines::%s: unknown key '%s' (valid keys: receivers, "
                            "processors, exporters)",
                            p->id, k);
+    }
+    if (list_node(p->node, "receivers", p->id, true, &p->receivers, err) != 0 ||
+        list_node(p->node, "processors", p->id, false, &procs, err) != 0 ||
+        list_node(p->node, "exporters", p->id, true, &p->exporters, err) != 0)
+        return -EINVAL;
+    for (size_t i = 0; i < p->receivers->n; i++) {
+        if (pipeline_ref(s, p->receivers->items[i], CT_KIND_RECEIVER, p->id, p->signal, err) ==
+            NULL)
+            return -EINVAL;
     }
 
     ct_consumer_t **outs = calloc(p->exporters->n, sizeof *outs);
@@ -417,9 +422,7 @@ static int wire_receivers(ct_service_t *s, ct_err_t *err)
                 if ((int)p->signal != sig)
                     continue;
                 for (size_t r = 0; r < p->receivers->n; r++) {
-                    const ct_node_t *ref = p->receivers->items[r];
-                    if (pipeline_ref(s, ref, CT_KIND_RECEIVER, p->id, p->signal, err) == NULL)
-                        return -EINVAL;
+                    const ct_node_t *ref = p->receivers->items[r]; /* checked by build_pipeline */
                     if (strcmp(ref->value, d->id) != 0)
                         continue;
                     if (n == CT_ARRAY_LEN(outs))
@@ -472,14 +475,16 @@ static int build_pipelines(ct_service_t *s, ct_err_t *err)
     return wire_receivers(s, err);
 }
 
-static int build_extensions(ct_service_t *s, ct_err_t *err)
+static int build_extensions(ct_service_t *s, const ct_node_t *svc, ct_err_t *err)
 {
-    const ct_node_t *svc = NULL;
+    const ct_node_t *list = ct_node_get(svc, "extensions");
     for (size_t i = 0; i < s->cfg.extensions.n; i++) {
         const char *id = s->cfg.extensions.v[i];
         component_def_t *d = def_find(s, CT_KIND_EXTENSION, id);
+        const ct_node_t *at =
+            list && list->kind == CT_NODE_SEQ && i < list->n ? list->items[i] : list;
         if (d == NULL)
-            return ct_errf(err, svc,
+            return ct_errf(err, at,
                            "service::extensions: extension '%s' is not defined in "
                            "the 'extensions' section",
                            id);
@@ -558,7 +563,7 @@ ct_service_t *ct_service_build(const ct_node_t *root, ct_err_t *err)
         if (load_section(s, root, (ct_kind_t)k, err) != 0)
             goto fail;
     }
-    if (build_extensions(s, err) != 0 || build_pipelines(s, err) != 0)
+    if (build_extensions(s, svc, err) != 0 || build_pipelines(s, err) != 0)
         goto fail;
     atomic_store(&s->state, CT_SERVICE_STARTING);
     return s;

@@ -260,6 +260,46 @@ static void test_service_builds(void)
     ct_node_free(root);
 }
 
+static void test_yaml_merge_keys(void)
+{
+    cfg_t c;
+    ct_err_t err = {{0}};
+    const char *y = "base: &b\n  name: fromb\n  count: 9\n"
+                    "more: &m\n  flag: true\n  count: 3\n"
+                    "c:\n  <<: [*b, *m]\n  count: 7\n";
+    CHECK_EQ_INT(apply(y, &c, &err), 0);
+    CHECK(c.name && strcmp(c.name, "fromb") == 0); /* merged in */
+    CHECK_EQ_INT(c.count, 7);                      /* the map's own value wins */
+    CHECK(c.flag);                                 /* from the second merged map */
+    ct_opt_free(opts, &c);
+    expect_error("c:\n  <<: 5\n", "a merge key ('<<') takes a map");
+}
+
+static void test_more_service_errors(void)
+{
+    /* No receivers section at all: the pipeline's receiver is still undefined. */
+    expect_service_error("exporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n"
+                         "      receivers: [otlp]\n      exporters: [debug]\n",
+                         "svc.yaml:6:19: service::pipelines::traces: receiver 'otlp' is not "
+                         "defined in the 'receivers' section");
+    /* A typo in a pipeline's keys is named, before any missing-list complaint. */
+    char y[2048];
+    snprintf(y, sizeof y,
+             "%sservice:\n  pipelines:\n    traces:\n      recievers: [otlp]\n"
+             "      exporters: [debug]\n",
+             base);
+    expect_service_error(y, "svc.yaml:11:7: service::pipelines::traces: unknown key 'recievers'");
+    snprintf(y, sizeof y,
+             "%sservice:\n  extensions: [health_check]\n  pipelines:\n"
+             "    traces: {receivers: [otlp], exporters: [debug]}\n",
+             base);
+    expect_service_error(y, "svc.yaml:9:16: service::extensions: extension 'health_check'");
+    unsetenv("CT_T_VERB");
+    expect_service_error("exporters:\n  debug:\n    verbosity: ${env:CT_T_VERB}\nservice:\n"
+                         "  pipelines:\n    traces: {receivers: [otlp], exporters: [debug]}\n",
+                         "the value is empty (an unset environment variable");
+}
+
 int main(void)
 {
     test_defaults_and_values();
@@ -268,5 +308,7 @@ int main(void)
     test_durations_sizes();
     test_service_errors();
     test_service_builds();
+    test_yaml_merge_keys();
+    test_more_service_errors();
     return ct_test_report();
 }
