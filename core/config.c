@@ -844,22 +844,24 @@ void ct_opt_free(const ct_opt_t *table, void *cfg)
     }
 }
 
+/* One line per key: the dotted key, its type, its default (or "required") and what it does. */
 void ct_opt_describe(const ct_opt_t *table, const char *prefix, ct_buf_t *out)
 {
     for (const ct_opt_t *o = table; o->key != NULL; o++) {
-        char key[256];
+        char key[256], what[160];
         snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", o->key);
-        if (o->type == CT_OPT_SECTION) {
-            ct_buf_printf(out, "    %-44s %-15s %s\n", key, "section", o->desc ? o->desc : "");
-            ct_opt_describe(o->sub, key, out);
-            continue;
-        }
-        const char *type = o->type == CT_OPT_ENUM ? o->choices : type_name(o->type);
-        char def[96];
-        if (o->def != NULL && !(o->flags & CT_OPT_SECRET))
-            snprintf(def, sizeof def, "default %s", *o->def ? o->def : "\"\"");
+        if (o->type == CT_OPT_SECTION)
+            snprintf(what, sizeof what, "section");
+        else if (o->def != NULL && !(o->flags & CT_OPT_SECRET))
+            snprintf(what, sizeof what, "%s, default %s",
+                     o->type == CT_OPT_ENUM ? o->choices : type_name(o->type),
+                     *o->def ? o->def : "\"\"");
         else
-            snprintf(def, sizeof def, "%s", (o->flags & CT_OPT_REQUIRED) ? "required" : "");
-        ct_buf_printf(out, "    %-44s %-15s %-24s %s\n", key, type, def, o->desc ? o->desc : "");
+            snprintf(what, sizeof what, "%s%s",
+                     o->type == CT_OPT_ENUM ? o->choices : type_name(o->type),
+                     (o->flags & CT_OPT_REQUIRED) ? ", required" : "");
+        ct_buf_printf(out, "    %s (%s): %s\n", key, what, o->desc ? o->desc : "");
+        if (o->type == CT_OPT_SECTION)
+            ct_opt_describe(o->sub, key, out);
     }
 }

@@ -18,6 +18,9 @@ typedef enum ct_log_level {
 void ct_log_setup(ct_log_level_t level, int json);
 int ct_log_parse_level(const char *s, ct_log_level_t *out);
 int ct_log_enabled(ct_log_level_t level);
+/* The settings in force, to restore them after a temporary change. */
+ct_log_level_t ct_log_level(void);
+int ct_log_is_json(void);
 
 void ct_log(ct_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

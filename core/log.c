@@ -44,6 +44,16 @@ int ct_log_parse_level(const char *s, ct_log_level_t *out)
     return -1;
 }
 
+ct_log_level_t ct_log_level(void)
+{
+    return log_level;
+}
+
+int ct_log_is_json(void)
+{
+    return log_json;
+}
+
 int ct_log_enabled(ct_log_level_t level)
 {
     return level <= log_level;

@@ -25,7 +25,8 @@ KAFKA_BROKERS=$(cat "$workdir/bootstrap")
 
 cat <<TEXT
 Development Kafka broker: $KAFKA_BROKERS (topics otlp_spans, otlp_metrics, otlp_logs)
-cotel: OTLP/gRPC on localhost:4317; own metrics on http://localhost:8888/metrics
+cotel: OTLP/gRPC on localhost:4317; own metrics on http://localhost:8888/metrics;
+the file exporter writes OTLP/JSON lines to ${COTEL_FILE_PATH:-/tmp/cotel-quickstart.jsonl}
 Send telemetry with any OpenTelemetry SDK (OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317), or:
     (cd tests/js && npm ci && node send.js --signal traces --protocol grpc \\
         --endpoint http://localhost:4317 --count 10)

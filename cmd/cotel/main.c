@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,12 +217,44 @@ static void *shutdown_watcher(void *arg)
     return NULL;
 }
 
+static char **saved_argv;
+
+/*
+ * SIGHUP asks for the configuration file to be read again, as with the Go
+ * collector. The new file is checked first: an invalid one is logged and the
+ * running configuration stays. Returns whether to restart with it.
+ */
+static bool reload_wanted(const char *path)
+{
+    if (path == NULL) {
+        ct_log_warn(NULL, "SIGHUP: running the built-in default config, nothing to reload");
+        return false;
+    }
+    ct_err_t err = {{0}};
+    ct_log_level_t level = ct_log_level();
+    ct_log_setup(CT_LOG_WARN, ct_log_is_json()); /* building the check copy logs nothing */
+    ct_node_t *root = load(path, &err);
+    ct_service_t *s = root ? ct_service_build(root, &err) : NULL;
+    ct_log_setup(level, ct_log_is_json());
+    ct_service_free(s);
+    ct_node_free(root);
+    if (s == NULL) {
+        ct_log_error(NULL, "SIGHUP: %s is not valid, the running configuration stays: %s", path,
+                     err.msg);
+        return false;
+    }
+    ct_log_info(NULL, "SIGHUP: reloading %s: stopping gracefully, then starting again", path);
+    return true;
+}
+
 static int cmd_run(const char *path)
 {
-    static sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
+    static sigset_t set, stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    set = stop_set;
+    sigaddset(&set, SIGHUP);
     /* Every thread started from here on inherits the mask: only sigwait sees them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -258,8 +291,13 @@ static int cmd_run(const char *path)
     ct_log_info(NULL, "everything is ready; send SIGTERM or SIGINT to stop");
 
     int sig;
-    while (sigwait(&set, &sig) != 0)
-        ;
+    bool reload = false;
+    for (;;) {
+        while (sigwait(&set, &sig) != 0)
+            ;
+        if (sig != SIGHUP || (reload = reload_wanted(path)))
+            break;
+    }
     uint64_t timeout = t->shutdown_timeout;
     ct_log_info(NULL,
                 "received %s: shutting down within %.1fs (receivers first, then "
@@ -267,7 +305,7 @@ static int cmd_run(const char *path)
                 signal_name(sig), (double)timeout / 1e9);
     uint64_t began = ct_now_mono_ns();
     static shutdown_watch_t watch;
-    watch.set = &set;
+    watch.set = &stop_set;
     watch.limit_ns = timeout + 10000000000ull;
     pthread_t watcher;
     if (pthread_create(&watcher, NULL, shutdown_watcher, &watch) == 0)
@@ -279,11 +317,17 @@ static int cmd_run(const char *path)
     ct_service_free(s);
     ct_node_free(root);
     ct_log_info(NULL, "shutdown complete in %.3fs", (double)(ct_now_mono_ns() - began) / 1e9);
+    if (reload) {
+        execv("/proc/self/exe", saved_argv);
+        ct_log_error(NULL, "SIGHUP: cannot start again (%s); exiting", strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
+    saved_argv = argv;
     const char *config = NULL;
     const char *command = "run";
 
