@@ -5,84 +5,14 @@
 # backends, and TLS with a CA made here (verification on, skip-verify, name override, mTLS).
 set -uo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-src=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${COTEL_BUILD_DIR:-$src/build}
-bin=${COTEL_BIN:-$build/cmd/cotel/cotel}
-js=$src/tests/js
+require_built "$COTEL"
+require_tools openssl
+require_js
 
-if [ ! -x "$bin" ]; then
-    echo "FAIL: cotel not built: $bin"
-    exit 1
-fi
-for tool in node curl openssl timeout; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$js/node_modules/@grpc/grpc-js" ]; then
-    echo "SKIP: tests/js/node_modules missing (run npm ci in tests/js)"
-    exit 77
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/cotel-otlp-grpc-export.XXXXXX")
+# The processes of this test by name: backends and cotels.
 declare -A pids=()
-
-# Stops every process this test started, by PID: SIGTERM, then SIGKILL after 5 s.
-cleanup() {
-    local name pid
-    for name in "${!pids[@]}"; do
-        kill -TERM "${pids[$name]}" 2>/dev/null
-    done
-    for name in "${!pids[@]}"; do
-        pid=${pids[$name]}
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Prints the logs of every process still known, then ends the test.
-fail() {
-    echo "FAIL: $*"
-    local f
-    for f in "$work"/*.err "$work"/send-*.log; do
-        [ -s "$f" ] || continue
-        echo "--- $(basename "$f") (last 25 lines)"
-        tail -n 25 "$f"
-    done
-    exit 1
-}
-pass() { echo "PASS: $*"; }
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
-
-free_port() {
-    node -e 'const s = require("net").createServer();
-        s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# json_get FILE PATH: a field of a JSON file ("a.b.c"); objects printed as JSON.
-json_get() {
-    node -e 'const v = process.argv[2].split(".").reduce((o, k) => (o == null ? undefined : o[k]),
-            JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")));
-        console.log(v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : v);' \
-        "$1" "$2" 2>/dev/null
-}
 
 # start_backend NAME ARGS...: backend.js on a free port, writing $work/NAME.{jsonl,stats,meta};
 # sets BPORT.
@@ -90,34 +20,26 @@ start_backend() {
     local name=$1
     shift
     : >"$work/$name.out"
-    node "$js/backend.js" --port 0 --out "$work/$name.jsonl" --stats "$work/$name.stats" \
+    node "$JS/backend.js" --port 0 --out "$work/$name.jsonl" --stats "$work/$name.stats" \
         --meta-out "$work/$name.meta" "$@" >"$work/$name.out" 2>"$work/$name.err" &
     pids[$name]=$!
+    track $!
     wait_for 15 grep -q '^listening ' "$work/$name.out" ||
         fail "backend $name did not start"
     BPORT=$(sed -n 's/^listening 127\.0\.0\.1://p' "$work/$name.out")
 }
 
-cotel_ready() { # NAME: cotel said it is ready; fails at once if it has exited
-    kill -0 "${pids[$1]}" 2>/dev/null || fail "cotel $1 exited: $(tail -n 5 "$work/$1.err")"
-    grep -q "everything is ready" "$work/$1.err"
+# run_cotel NAME CONFIG: a cotel of this test, logging to $work/NAME.err.
+run_cotel() {
+    start_cotel "$2" "$1"
+    pids[$1]=$cotel_pid
 }
 
-start_cotel() { # NAME CONFIG
-    : >"$work/$1.err" # exists before the first look, whenever the shell opens it
-    "$bin" --config "$2" >"$work/$1.out" 2>"$work/$1.err" &
-    pids[$1]=$!
-    wait_for 15 cotel_ready "$1" || fail "cotel $1 not ready within 15 s"
-}
-
-# stop NAME: SIGTERM, at most 30 s to end; a cotel must exit 0.
+# stop NAME: SIGTERM, at most 30 s to end; it must exit 0.
 stop() {
-    local pid=${pids[$1]} rc=0
-    kill -TERM "$pid" 2>/dev/null
-    wait_for 30 eval "! kill -0 $pid 2>/dev/null" || fail "$1 still running 30 s after SIGTERM"
-    wait "$pid" || rc=$?
+    stop_pid "${pids[$1]}" 30 "$1"
     unset "pids[$1]"
-    [ "$rc" -eq 0 ] || fail "$1 exited with status $rc"
+    [ "$RC" -eq 0 ] || fail "$1 exited with status $RC"
 }
 
 # cotel_config FILE RECEIVER_PORT METRICS_PORT EXPORTERS_YAML PIPELINE_EXPORTERS
@@ -144,12 +66,7 @@ EOF
 # metric METRICS_PORT NAME EXPORTER: the value of NAME{..., exporter="EXPORTER", ...} (the
 # other labels, such as service_name, are ignored); empty when absent.
 metric() {
-    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
-        awk -v name="$2" -v lab="exporter=\"$3\"" '
-            index($0, name "{") == 1 {
-                l = "," substr($0, length(name) + 2)
-                if (index(l, "," lab ",") || index(l, "," lab "}")) print $NF
-            }'
+    metric_value "$1" "$2" "exporter=\"$3\""
 }
 
 metric_is() { [ "$(metric "$1" "$2" "$3")" = "$4" ]; }
@@ -157,10 +74,10 @@ metric_is() { [ "$(metric "$1" "$2" "$3")" = "$4" ]; }
 send() { # SIGNAL PORT COUNT MANIFEST [send.js options...]
     local sig=$1 port=$2 count=$3 manifest=$4
     shift 4
-    timeout 120 node "$js/send.js" --signal "$sig" --protocol grpc \
+    send_js "$work/send-$sig.log" --signal "$sig" --protocol grpc \
         --endpoint "http://127.0.0.1:$port" --count "$count" --manifest "$manifest" \
-        --seed "$sig-$RANDOM" "$@" >"$work/send-$sig.log" 2>&1 ||
-        fail "send.js $sig to port $port: $(tail -n 3 "$work/send-$sig.log")"
+        --seed "$sig-$RANDOM" "$@" ||
+        fail "send.js $sig to port $port: $(tail -n 3 "$work/send-$sig.log.err")"
 }
 
 # verified SIGNAL MANIFEST JSONL...: every acknowledged item arrived exactly once, intact.
@@ -171,8 +88,7 @@ verified() {
     for f in "$@"; do
         inputs+=(--otlp-json-lines "$f")
     done
-    timeout 60 node "$js/verify.js" --signal "$sig" --manifest "$manifest" "${inputs[@]}" \
-        >"$work/verify.json" 2>&1
+    verify_js "$work/verify.json" --signal "$sig" --manifest "$manifest" "${inputs[@]}"
 }
 
 # expect_delivered WHAT SIGNAL MANIFEST JSONL...: waits up to 30 s for verify.js to pass.
@@ -196,7 +112,7 @@ cotel_config "$work/direct.yaml" "$rport" "$mport" "  otlp_grpc:
       X-Cotel-Test: direct-42
     retry_on_failure:
       initial_interval: 100ms" otlp_grpc
-start_cotel cotel-direct "$work/direct.yaml"
+run_cotel cotel-direct "$work/direct.yaml"
 grep -q "exporting OTLP/gRPC to 127.0.0.1:$BPORT (plaintext, compression gzip, round_robin)" \
     "$work/cotel-direct.err" || fail "startup line does not describe the channel"
 
@@ -218,15 +134,15 @@ manifest_sum() {
 
 # Each SDK request became exactly one Export call, compressed, with the configured header.
 batches=$(manifest_sum batches "$work"/direct-{traces,metrics,logs}.json)
-[ "$(json_get "$work/direct.stats" requests)" = "$batches" ] ||
-    fail "direct: backend saw $(json_get "$work/direct.stats" requests) calls for $batches batches"
-[ "$(json_get "$work/direct.stats" encodings)" = "{\"gzip\":$batches}" ] ||
-    fail "direct: not every call was gzip-compressed: $(json_get "$work/direct.stats" encodings)"
+calls=$(json_field "$work/direct.stats" requests)
+[ "$calls" = "$batches" ] || fail "direct: backend saw $calls calls for $batches batches"
+[ "$(json_field "$work/direct.stats" encodings)" = "{\"gzip\":$batches}" ] ||
+    fail "direct: not every call was gzip-compressed: $(json_field "$work/direct.stats" encodings)"
 headered=$(grep -c '"x-cotel-test":"direct-42"' "$work/direct.meta")
 [ "$headered" = "$batches" ] || fail "direct: the header came with $headered of $batches calls"
 wait_for 10 metric_is "$mport" otelcol_exporter_sent_spans_total otlp_grpc 450 ||
     fail "direct: sent_spans is $(metric "$mport" otelcol_exporter_sent_spans_total otlp_grpc)"
-points=$(json_get "$work/direct.stats" itemsBySignal.metrics)
+points=$(json_field "$work/direct.stats" itemsBySignal.metrics)
 wait_for 10 metric_is "$mport" otelcol_exporter_sent_metric_points_total otlp_grpc "$points" ||
     fail "direct: sent_metric_points is not $points"
 wait_for 10 metric_is "$mport" otelcol_exporter_sent_log_records_total otlp_grpc 250 ||
@@ -247,10 +163,10 @@ mport=$(free_port)
 cotel_config "$work/plain.yaml" "$rport" "$mport" "  otlp_grpc:
     endpoint: http://127.0.0.1:$BPORT
     compression: none" otlp_grpc
-start_cotel cotel-plain "$work/plain.yaml"
+run_cotel cotel-plain "$work/plain.yaml"
 send traces "$rport" 200 "$work/plain-traces.json" --batch 50
 expect_delivered "compression none" traces "$work/plain-traces.json" "$work/plain.jsonl"
-encodings=$(json_get "$work/plain.stats" encodings)
+encodings=$(json_field "$work/plain.stats" encodings)
 [ "$encodings" = '{"identity":4}' ] || fail "compression none: backend saw encodings $encodings"
 stop cotel-plain
 stop plain
@@ -279,7 +195,7 @@ service:
     metrics: {receivers: [otlp], exporters: [file]}
     logs: {receivers: [otlp], exporters: [file]}
 EOF
-start_cotel cotel-b "$work/b.yaml"
+run_cotel cotel-b "$work/b.yaml"
 rport=$(free_port)
 mport=$(free_port)
 cotel_config "$work/a.yaml" "$rport" "$mport" "  otlp:
@@ -289,7 +205,7 @@ cotel_config "$work/a.yaml" "$rport" "$mport" "  otlp:
     keepalive:
       time: 20s
       timeout: 5s" otlp
-start_cotel cotel-a "$work/a.yaml"
+run_cotel cotel-a "$work/a.yaml"
 send traces "$rport" 300 "$work/chain-traces.json"
 send metrics "$rport" 200 "$work/chain-metrics.json"
 send logs "$rport" 300 "$work/chain-logs.json" --batch 60
@@ -317,7 +233,7 @@ for policy in round_robin pick_first; do
     balancer_name: $policy
     tls:
       insecure: true" otlp_grpc
-    start_cotel "cotel-$policy" "$work/$policy.yaml"
+    run_cotel "cotel-$policy" "$work/$policy.yaml"
     # One batch at a time: by then round_robin has both connections up.
     send traces "$rport" 2000 "$work/$policy.json" --batch 100
     expect_delivered "$policy" traces "$work/$policy.json" "$work/rr1.jsonl" "$work/rr2.jsonl"
@@ -377,7 +293,7 @@ $tls_yaml
       initial_interval: 100ms
       max_interval: 200ms
       max_elapsed_time: 2s" otlp_grpc
-    start_cotel "cotel-tls-$name" "$work/tls-$name.yaml"
+    run_cotel "cotel-tls-$name" "$work/tls-$name.yaml"
     send traces "$rport" 100 "$work/tls-$name.json" --batch 50
     if [ "$expect" = delivered ]; then
         expect_delivered "tls $name" traces "$work/tls-$name.json" "$work/tls-$name.jsonl"
@@ -388,7 +304,7 @@ $tls_yaml
         # counted, once the retries run out.
         wait_for 20 metric_is "$mport" otelcol_exporter_send_failed_spans_total otlp_grpc 100 ||
             fail "tls $name: 100 spans not counted as failed"
-        [ "$(json_get "$work/tls-$name.stats" requests)" = 0 ] ||
+        [ "$(json_field "$work/tls-$name.stats" requests)" = 0 ] ||
             fail "tls $name: the backend accepted a call"
         grep -q "dropping 50 spans: retries exhausted" "$work/cotel-tls-$name.err" ||
             fail "tls $name: the drop is not logged"
@@ -416,8 +332,8 @@ server_name_override, wrong name refused, mTLS with and without a client certifi
 # ---------------------------------------------------------------------------------------------
 # 6. examples/otlp-forward.yaml is valid, and forwards as it says (its fixed ports swapped for
 #    free ones, its endpoint and plaintext set through the variables it documents).
-example=$src/examples/otlp-forward.yaml
-"$bin" validate --config "$example" >"$work/validate.log" 2>&1 ||
+example=$SRC/examples/otlp-forward.yaml
+"$COTEL" validate --config "$example" >"$work/validate.log" 2>&1 ||
     fail "examples/otlp-forward.yaml does not validate: $(cat "$work/validate.log")"
 start_backend example
 rport=$(free_port)
@@ -426,7 +342,7 @@ mport=$(free_port)
 sed -e "s/localhost:4317/127.0.0.1:$rport/" -e "s/localhost:4318/127.0.0.1:$hport/" \
     -e "s/localhost:8888/127.0.0.1:$mport/" "$example" >"$work/example.yaml"
 COTEL_FORWARD_ENDPOINT=127.0.0.1:$BPORT COTEL_FORWARD_INSECURE=true \
-    start_cotel cotel-example "$work/example.yaml"
+    run_cotel cotel-example "$work/example.yaml"
 send traces "$rport" 500 "$work/example-traces.json" --batch 50
 send logs "$rport" 200 "$work/example-logs.json"
 expect_delivered example traces "$work/example-traces.json" "$work/example.jsonl"

@@ -7,84 +7,13 @@
 # deadline.
 set -uo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-src=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${COTEL_BUILD_DIR:-$src/build}
-bin=${COTEL_BIN:-$build/cmd/cotel/cotel}
-js=$src/tests/js
+require_built "$COTEL"
+require_js
 
-if [ ! -x "$bin" ]; then
-    echo "FAIL: cotel not built: $bin"
-    exit 1
-fi
-for tool in node curl timeout; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$js/node_modules/@grpc/grpc-js" ]; then
-    echo "SKIP: tests/js/node_modules missing (run npm ci in tests/js)"
-    exit 77
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/cotel-otlp-grpc-faults.XXXXXX")
+# The processes of this test by name: backends and cotels.
 declare -A pids=()
-
-# Stops every process this test started, by PID: SIGTERM, then SIGKILL after 5 s.
-cleanup() {
-    local name pid
-    for name in "${!pids[@]}"; do
-        kill -TERM "${pids[$name]}" 2>/dev/null
-    done
-    for name in "${!pids[@]}"; do
-        pid=${pids[$name]}
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Prints the logs of the processes of this test, then ends it.
-fail() {
-    echo "FAIL: $*"
-    local f
-    for f in "$work"/*.err "$work"/send-*.log; do
-        [ -s "$f" ] || continue
-        echo "--- $(basename "$f") (last 25 lines)"
-        tail -n 25 "$f"
-    done
-    exit 1
-}
-pass() { echo "PASS: $*"; }
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
-
-free_port() {
-    node -e 'const s = require("net").createServer();
-        s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-# json_get FILE PATH: a field of a JSON file ("a.b.c"); objects printed as JSON.
-json_get() {
-    node -e 'const v = process.argv[2].split(".").reduce((o, k) => (o == null ? undefined : o[k]),
-            JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")));
-        console.log(v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : v);' \
-        "$1" "$2" 2>/dev/null
-}
 
 # start_backend NAME PORT ARGS...: backend.js on PORT (0: a free one), appending accepted
 # requests to $work/NAME.jsonl; counters in $work/NAME.stats. Sets BPORT.
@@ -92,37 +21,29 @@ start_backend() {
     local name=$1 port=$2
     shift 2
     : >"$work/$name.out"
-    node "$js/backend.js" --port "$port" --out "$work/$name.jsonl" --stats "$work/$name.stats" \
+    node "$JS/backend.js" --port "$port" --out "$work/$name.jsonl" --stats "$work/$name.stats" \
         "$@" >"$work/$name.out" 2>>"$work/$name.err" &
     pids[$name]=$!
+    track $!
     wait_for 15 grep -q '^listening ' "$work/$name.out" || fail "backend $name did not start"
     BPORT=$(sed -n 's/^listening 127\.0\.0\.1://p' "$work/$name.out")
 }
 
-requests() { json_get "$work/$1.stats" requests; }
+requests() { json_field "$work/$1.stats" requests; }
 
-cotel_ready() { # NAME: cotel said it is ready; fails at once if it has exited
-    kill -0 "${pids[$1]}" 2>/dev/null || fail "cotel $1 exited: $(tail -n 5 "$work/$1.err")"
-    grep -q "everything is ready" "$work/$1.err"
-}
-
-start_cotel() { # NAME CONFIG
-    : >"$work/$1.err" # exists before the first look, whenever the shell opens it
-    "$bin" --config "$2" >"$work/$1.out" 2>"$work/$1.err" &
-    pids[$1]=$!
-    wait_for 15 cotel_ready "$1" || fail "cotel $1 not ready within 15 s"
+# run_cotel NAME CONFIG: a cotel of this test, logging to $work/NAME.err.
+run_cotel() {
+    start_cotel "$2" "$1"
+    pids[$1]=$cotel_pid
 }
 
 # stop NAME [SECONDS]: SIGTERM, at most SECONDS (30) to end; must exit 0. Sets STOP_SECONDS.
 stop() {
-    local pid=${pids[$1]} rc=0 t0=$SECONDS
-    kill -TERM "$pid" 2>/dev/null
-    wait_for "${2:-30}" eval "! kill -0 $pid 2>/dev/null" ||
-        fail "$1 still running ${2:-30} s after SIGTERM"
-    wait "$pid" || rc=$?
+    local t0=$SECONDS
+    stop_pid "${pids[$1]}" "${2:-30}" "$1"
     unset "pids[$1]"
     STOP_SECONDS=$((SECONDS - t0))
-    [ "$rc" -eq 0 ] || fail "$1 exited with status $rc"
+    [ "$RC" -eq 0 ] || fail "$1 exited with status $RC"
 }
 
 # cotel_config FILE RECEIVER_PORT METRICS_PORT EXPORTERS_YAML TRACE_EXPORTERS [SERVICE_EXTRA]
@@ -155,12 +76,7 @@ otlp_exporter() {
 # metric METRICS_PORT NAME [EXPORTER]: the value of NAME{..., exporter="EXPORTER", ...} (the
 # other labels, such as service_name, are ignored); empty when absent.
 metric() {
-    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
-        awk -v name="$2" -v lab="exporter=\"${3:-otlp_grpc}\"" '
-            index($0, name "{") == 1 {
-                l = "," substr($0, length(name) + 2)
-                if (index(l, "," lab ",") || index(l, "," lab "}")) print $NF
-            }'
+    metric_value "$1" "$2" "exporter=\"${3:-otlp_grpc}\""
 }
 
 metric_is() { [ "$(metric "$1" "$2")" = "$3" ]; }
@@ -169,17 +85,15 @@ metric_positive() { [ "$(metric "$1" "$2")" -gt 0 ] 2>/dev/null; }
 send() { # NAME SIGNAL PORT COUNT [send.js options...]: manifest in $work/NAME.json
     local name=$1 sig=$2 port=$3 count=$4
     shift 4
-    timeout 150 node "$js/send.js" --signal "$sig" --protocol grpc \
+    send_js "$work/send-$name.log" --signal "$sig" --protocol grpc \
         --endpoint "http://127.0.0.1:$port" --count "$count" --manifest "$work/$name.json" \
-        --seed "$name-$RANDOM" "$@" >"$work/send-$name.log" 2>&1 ||
-        fail "send.js $name: $(tail -n 3 "$work/send-$name.log")"
+        --seed "$name-$RANDOM" "$@" || fail "send.js $name: $(tail -n 3 "$work/send-$name.log.err")"
 }
 
 # verified SIGNAL MANIFEST JSONL: every acknowledged item arrived exactly once, intact.
 verified() {
     [ -f "$3" ] &&
-        timeout 60 node "$js/verify.js" --signal "$1" --manifest "$2" --otlp-json-lines "$3" \
-            >"$work/verify.json" 2>&1
+        verify_js "$work/verify.json" --signal "$1" --manifest "$2" --otlp-json-lines "$3"
 }
 
 expect_delivered() { # WHAT SECONDS SIGNAL MANIFEST JSONL
@@ -201,7 +115,7 @@ rport=$(free_port)
 mport=$(free_port)
 cotel_config "$work/unavail.yaml" "$rport" "$mport" "$(otlp_exporter "$BPORT" "$quick_retry")" \
     otlp_grpc
-start_cotel cotel-unavail "$work/unavail.yaml"
+run_cotel cotel-unavail "$work/unavail.yaml"
 send unavail traces "$rport" 500 --batch 100
 expect_delivered UNAVAILABLE 30 traces "$work/unavail.json" "$work/unavail.jsonl"
 [ "$(requests unavail)" = 8 ] || fail "UNAVAILABLE: $(requests unavail) calls, expected 5 + 3"
@@ -223,7 +137,7 @@ rport=$(free_port)
 mport=$(free_port)
 cotel_config "$work/retryinfo.yaml" "$rport" "$mport" \
     "$(otlp_exporter "$BPORT" "$quick_retry")" otlp_grpc
-start_cotel cotel-retryinfo "$work/retryinfo.yaml"
+run_cotel cotel-retryinfo "$work/retryinfo.yaml"
 t0=$(date +%s%N)
 send retryinfo traces "$rport" 100 --batch 100
 expect_delivered RetryInfo 30 traces "$work/retryinfo.json" "$work/retryinfo.jsonl"
@@ -244,7 +158,7 @@ for code in INVALID_ARGUMENT RESOURCE_EXHAUSTED; do
     mport=$(free_port)
     cotel_config "$work/perm-$code.yaml" "$rport" "$mport" \
         "$(otlp_exporter "$BPORT" "$quick_retry")" otlp_grpc
-    start_cotel "cotel-perm-$code" "$work/perm-$code.yaml"
+    run_cotel "cotel-perm-$code" "$work/perm-$code.yaml"
     send "perm-$code-t" traces "$rport" 300 --batch 100
     send "perm-$code-l" logs "$rport" 120 --batch 40
     wait_for 10 metric_is "$mport" otelcol_exporter_send_failed_spans_total 300 ||
@@ -269,7 +183,7 @@ rport=$(free_port)
 mport=$(free_port)
 cotel_config "$work/partial.yaml" "$rport" "$mport" "$(otlp_exporter "$BPORT" "$quick_retry")" \
     otlp_grpc
-start_cotel cotel-partial "$work/partial.yaml"
+run_cotel cotel-partial "$work/partial.yaml"
 send partial traces "$rport" 300 --batch 100
 wait_for 10 metric_is "$mport" otelcol_exporter_sent_spans_total 291 ||
     fail "partial: sent_spans $(metric "$mport" otelcol_exporter_sent_spans_total), expected 291"
@@ -303,7 +217,7 @@ for mode in backoff noretry; do
     mport=$(free_port)
     cotel_config "$work/$mode.yaml" "$rport" "$mport" "$(otlp_exporter "$BPORT" "${!mode}")" \
         otlp_grpc
-    start_cotel "cotel-$mode" "$work/$mode.yaml"
+    run_cotel "cotel-$mode" "$work/$mode.yaml"
     t0=$(date +%s%N)
     send "$mode" traces "$rport" 100
     wait_for 10 metric_is "$mport" otelcol_exporter_send_failed_spans_total 100 ||
@@ -338,12 +252,12 @@ cotel_config "$work/outage.yaml" "$rport" "$mport" "$(otlp_exporter "$oport" "  
       max_interval: 3s
       max_elapsed_time: 120s
 ")" otlp_grpc
-start_cotel cotel-outage "$work/outage.yaml"
-timeout 150 node "$js/send.js" --signal traces --protocol grpc \
+run_cotel cotel-outage "$work/outage.yaml"
+send_js "$work/send-outage.log" --signal traces --protocol grpc \
     --endpoint "http://127.0.0.1:$rport" --count 5000 --batch 50 --rate 100 \
-    --manifest "$work/outage.json" --seed "outage-$RANDOM" >"$work/send-outage.log" 2>&1 &
+    --manifest "$work/outage.json" --seed "outage-$RANDOM" &
 sender=$!
-pids[sender]=$sender
+track "$sender"
 sleep 5
 stop outage
 down_at=$SECONDS
@@ -354,11 +268,10 @@ while [ $((SECONDS - down_at)) -lt 30 ]; do
     sleep 1
 done
 start_backend outage "$oport"
-wait_for 60 eval "! kill -0 $sender 2>/dev/null" || fail "outage: send.js did not finish"
-wait "$sender" || fail "outage: send.js failed: $(tail -n 3 "$work/send-outage.log")"
-unset "pids[sender]"
-[ "$(json_get "$work/outage.json" failed)" = 0 ] ||
-    fail "outage: the client saw $(json_get "$work/outage.json" failed) items refused"
+wait_exit "$sender" 60 "outage: send.js"
+[ "$RC" -eq 0 ] || fail "outage: send.js failed: $(tail -n 3 "$work/send-outage.log.err")"
+[ "$(json_field "$work/outage.json" failed)" = 0 ] ||
+    fail "outage: the client saw $(json_field "$work/outage.json" failed) items refused"
 [ "$queued_max" -gt 10 ] || fail "outage: the queue held at most $queued_max requests"
 expect_delivered outage 60 traces "$work/outage.json" "$work/outage.jsonl"
 metric_is "$mport" otelcol_exporter_send_failed_spans_total 0 ||
@@ -388,10 +301,10 @@ for sizing in requests:4 items:200 bytes:100000; do
       max_interval: 500ms
       max_elapsed_time: 0
 ")" otlp_grpc
-    start_cotel "cotel-$name" "$work/$name.yaml"
+    run_cotel "cotel-$name" "$work/$name.yaml"
     send "$name" traces "$rport" 600 --batch 50 --allow-failures --timeout-ms 1000
-    acked=$(json_get "$work/$name.json" acknowledged)
-    failed=$(json_get "$work/$name.json" failed)
+    acked=$(json_field "$work/$name.json" acknowledged)
+    failed=$(json_field "$work/$name.json" failed)
     queued=$(metric "$mport" otelcol_exporter_queue_size)
     echo "  $name: $acked spans accepted, $failed refused, queue at $queued of $size $sizer"
     case $sizer in
@@ -411,8 +324,8 @@ for sizing in requests:4 items:200 bytes:100000; do
     [ "${enq:-0}" -ge "$failed" ] || fail "$name: enqueue_failed_spans $enq < $failed refused"
     start_backend "$name" "$sport"
     expect_delivered "$name" 40 traces "$work/$name.json" "$work/$name.jsonl"
-    [ "$(json_get "$work/verify.json" received)" = "$acked" ] ||
-        fail "$name: the backend got $(json_get "$work/verify.json" received) spans, not $acked"
+    [ "$(json_field "$work/verify.json" received)" = "$acked" ] ||
+        fail "$name: the backend got $(json_field "$work/verify.json" received) spans, not $acked"
     stop "cotel-$name"
     stop "$name"
 done
@@ -431,10 +344,10 @@ cotel_config "$work/fanout.yaml" "$rport" "$mport" "$(otlp_exporter "$fport" "  
 ")
   file:
     path: $work/fanout-file.jsonl" "otlp_grpc, file"
-start_cotel cotel-fanout "$work/fanout.yaml"
+run_cotel cotel-fanout "$work/fanout.yaml"
 send fanout traces "$rport" 2000 --batch 20 --rate 200
-[ "$(json_get "$work/fanout.json" failed)" = 0 ] || fail "fan-out: the client saw refusals"
-duration=$(json_get "$work/fanout.json" durationMs)
+[ "$(json_field "$work/fanout.json" failed)" = 0 ] || fail "fan-out: the client saw refusals"
+duration=$(json_field "$work/fanout.json" durationMs)
 slowest=$(node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     console.log(Math.max(...m.batchResults.map((b) => b.latencyMs)));' "$work/fanout.json")
 echo "  fan-out: 100 batches in $duration ms (10000 planned), slowest answer $slowest ms"
@@ -458,7 +371,7 @@ mport=$(free_port)
 cotel_config "$work/drain.yaml" "$rport" "$mport" "$(otlp_exporter "$BPORT" "    sending_queue:
       num_consumers: 2
 ")" otlp_grpc "  shutdown_timeout: 20s"
-start_cotel cotel-drain "$work/drain.yaml"
+run_cotel cotel-drain "$work/drain.yaml"
 send drain traces "$rport" 3000 --batch 100
 queued=$(metric "$mport" otelcol_exporter_queue_size)
 stop cotel-drain 25
@@ -477,7 +390,7 @@ cotel_config "$work/deadline.yaml" "$rport" "$mport" "$(otlp_exporter "$dport" "
     retry_on_failure:
       initial_interval: 200ms
 ")" otlp_grpc "  shutdown_timeout: 2s"
-start_cotel cotel-deadline "$work/deadline.yaml"
+run_cotel cotel-deadline "$work/deadline.yaml"
 send deadline traces "$rport" 1000 --batch 100
 sleep 0.5
 stop cotel-deadline 10

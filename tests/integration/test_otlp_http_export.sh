@@ -6,115 +6,45 @@
 # points; a 400 is not retried. (3) HTTPS with a CA made here, client certificate required.
 set -uo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-src=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${COTEL_BUILD_DIR:-$src/build}
-bin=${COTEL_BIN:-$build/cmd/cotel/cotel}
-js=$src/tests/js
+require_built "$COTEL"
+require_tools openssl
+require_js
+FAIL_LOGS=("$work/peer.log")
 
-if [ ! -x "$bin" ]; then
-    echo "FAIL: cotel not built: $bin"
-    exit 1
-fi
-for tool in node curl python3 openssl timeout; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$js/node_modules/@opentelemetry" ]; then
-    echo "SKIP: tests/js/node_modules missing (run npm ci in tests/js)"
-    exit 77
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/cotel-otlp-http-export.XXXXXX")
+# The processes of this test by name: cotels and the python peer.
 declare -A pids=()
 
-# Stops every process this test started, by PID: SIGTERM, then SIGKILL after 5 s.
-cleanup() {
-    local name pid
-    for name in "${!pids[@]}"; do
-        kill -TERM "${pids[$name]}" 2>/dev/null
-    done
-    for name in "${!pids[@]}"; do
-        pid=${pids[$name]}
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    local f
-    for f in "$work"/*.err "$work"/send-*.log "$work/peer.log"; do
-        [ -s "$f" ] || continue
-        echo "--- $(basename "$f") (last 20 lines)"
-        tail -n 20 "$f"
-    done
-    exit 1
-}
-pass() { echo "PASS: $*"; }
-
-wait_for() { # SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1]); s.close()'
-}
-
-cotel_ready() { # NAME
-    kill -0 "${pids[$1]}" 2>/dev/null || fail "cotel $1 exited: $(tail -n 5 "$work/$1.err")"
-    grep -q "everything is ready" "$work/$1.err"
-}
-
-start_cotel() { # NAME CONFIG
-    "$bin" --config "$2" >"$work/$1.out" 2>"$work/$1.err" &
-    pids[$1]=$!
-    wait_for 15 cotel_ready "$1" || fail "cotel $1 not ready within 15 s"
+# run_cotel NAME CONFIG: a cotel of this test, logging to $work/NAME.err.
+run_cotel() {
+    start_cotel "$2" "$1"
+    pids[$1]=$cotel_pid
 }
 
 stop() { # NAME: SIGTERM, at most 30 s to end, exit status 0
-    local pid=${pids[$1]} rc=0
-    kill -TERM "$pid" 2>/dev/null
-    wait_for 30 eval "! kill -0 $pid 2>/dev/null" || fail "$1 still running 30 s after SIGTERM"
-    wait "$pid" || rc=$?
+    stop_pid "${pids[$1]}" 30 "$1"
     unset "pids[$1]"
-    [ "$rc" -eq 0 ] || fail "$1 exited with status $rc"
+    [ "$RC" -eq 0 ] || fail "$1 exited with status $RC"
 }
 
-# metric PORT NAME EXPORTER: an exporter's counter (other labels may follow), or empty.
+# metric PORT NAME EXPORTER: an exporter's counter, or empty.
 metric() {
-    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
-        awk -v key="$2{exporter=\"$3\"" \
-            'index($1, key) == 1 && substr($1, length(key) + 1, 1) ~ /[,}]/ { print $2 }'
+    metric_value "$1" "$2" "exporter=\"$3\""
 }
 metric_is() { [ "$(metric "$1" "$2" "$3")" = "$4" ]; }
 
 send() { # SIGNAL PORT COUNT MANIFEST [send.js options...]
     local sig=$1 port=$2 count=$3 manifest=$4
     shift 4
-    timeout 120 node "$js/send.js" --signal "$sig" --protocol http/protobuf \
+    send_js "$work/send-$sig.log" --signal "$sig" --protocol http/protobuf \
         --endpoint "http://127.0.0.1:$port" --count "$count" --manifest "$manifest" \
-        --seed "$sig-$RANDOM" "$@" >"$work/send-$sig.log" 2>&1 ||
-        fail "send.js $sig to port $port: $(tail -n 3 "$work/send-$sig.log")"
+        --seed "$sig-$RANDOM" "$@" ||
+        fail "send.js $sig to port $port: $(tail -n 3 "$work/send-$sig.log.err")"
 }
 
 verified() { # SIGNAL MANIFEST JSONL
-    timeout 60 node "$js/verify.js" --signal "$1" --manifest "$2" --otlp-json-lines "$3" \
-        >"$work/verify.json" 2>&1
+    verify_js "$work/verify.json" --signal "$1" --manifest "$2" --otlp-json-lines "$3"
 }
 
 expect_delivered() { # WHAT SIGNAL MANIFEST JSONL: waits up to 30 s for verify.js to pass
@@ -157,7 +87,7 @@ service:
     metrics/json: {receivers: [otlp/json], exporters: [file/json]}
     logs/json: {receivers: [otlp/json], exporters: [file/json]}
 EOF
-start_cotel cotel-b "$work/b.yaml"
+run_cotel cotel-b "$work/b.yaml"
 
 aport=$(free_port)
 amport=$(free_port)
@@ -183,7 +113,7 @@ service:
     metrics: {receivers: [otlp], exporters: [otlp_http, otlphttp/json]}
     logs: {receivers: [otlp], exporters: [otlp_http, otlphttp/json]}
 EOF
-start_cotel cotel-a "$work/a.yaml"
+run_cotel cotel-a "$work/a.yaml"
 grep -q "sending traces to http://127.0.0.1:$bjson/v1/traces" "$work/cotel-a.err" ||
     fail "cotel A does not say where it sends traces"
 
@@ -276,6 +206,7 @@ server.serve_forever()
 PY
 python3 "$work/peer.py" "$work/peer.port" "$work/peer.log" 2>"$work/peer.err" &
 pids[peer]=$!
+track $!
 wait_for 15 test -s "$work/peer.port" || fail "the python peer did not start"
 pport=$(cat "$work/peer.port")
 
@@ -303,7 +234,7 @@ service:
     metrics: {receivers: [otlp], exporters: [otlp_http]}
     logs: {receivers: [otlp], exporters: [otlp_http]}
 EOF
-start_cotel cotel-f "$work/f.yaml"
+run_cotel cotel-f "$work/f.yaml"
 send traces "$fport" 30 "$work/f-traces.json" --batch 30
 send metrics "$fport" 20 "$work/f-metrics.json" --batch 20
 send logs "$fport" 10 "$work/f-logs.json" --batch 10
@@ -381,7 +312,7 @@ service:
   pipelines:
     traces: {receivers: [otlp], exporters: [file]}
 EOF
-start_cotel cotel-s "$work/s.yaml"
+run_cotel cotel-s "$work/s.yaml"
 grep -q "OTLP/HTTP listening on 127.0.0.1:$sport with TLS" "$work/cotel-s.err" ||
     fail "TLS receiver: no startup line saying it serves TLS"
 got=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' --cacert "$tls/ca.pem" \
@@ -410,7 +341,7 @@ service:
   pipelines:
     traces: {receivers: [otlp], exporters: [otlp_http]}
 EOF
-start_cotel cotel-c "$work/c.yaml"
+run_cotel cotel-c "$work/c.yaml"
 send traces "$cport" 120 "$work/s-traces.json" --batch 40
 expect_delivered "https" traces "$work/s-traces.json" "$work/s.jsonl"
 stop cotel-c

@@ -40,8 +40,9 @@ require_js() {
     require_tools node
     if [ ! -d "$JS/node_modules/@opentelemetry" ]; then
         require_tools npm flock
-        flock /tmp/cotel-tests-npm-ci.lock sh -c "cd '$JS' && { [ -d node_modules/@opentelemetry ] ||
-            timeout 600 npm ci --no-audit --no-fund --loglevel=error; }" >&2 ||
+        flock /tmp/cotel-tests-npm-ci.lock sh -c "cd '$JS' &&
+            { [ -d node_modules/@opentelemetry ] ||
+              timeout 600 npm ci --no-audit --no-fund --loglevel=error; }" >&2 ||
             { echo "FAIL: npm ci in tests/js failed" >&2; exit 1; }
     fi
 }
