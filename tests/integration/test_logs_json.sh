@@ -5,59 +5,10 @@
 # the console encoding is one tab-separated line per event.
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-COTEL=${COTEL_BIN:-${COTEL_BUILD_DIR:-build}/cmd/cotel/cotel}
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-JS="$SRC/tests/js"
-[ -x "$COTEL" ] || { echo "FAIL: cotel not built: $COTEL" >&2; exit 1; }
-for tool in node python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$JS/node_modules" ]; then
-    (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
-fi
-
-work=$(mktemp -d)
-cotel_pid=""
-cleanup() {
-    if [ -n "$cotel_pid" ]; then
-        kill -TERM "$cotel_pid" 2>/dev/null || true
-        wait "$cotel_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [ -f "$work/cotel.err" ]; then
-        echo "--- cotel stderr (last 30 lines)" >&2
-        tail -n 30 "$work/cotel.err" >&2
-    fi
-    exit 1
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1])'
-}
-
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
-port_open() {
-    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
-        "$1" 2>/dev/null
-}
+require_built "$COTEL"
+require_js
 
 # run_cotel CONFIG: starts cotel, sends spans to it (whose delivery fails, so the exporter
 # logs warnings), stops it with SIGTERM and checks it exited 0.
@@ -66,14 +17,11 @@ run_cotel() {
     cotel_pid=$!
     # Level warn hides the "ready" line: wait for the receiver's port instead.
     wait_for 15 port_open "$GRPC" || fail "cotel's receiver did not listen within 15 s"
-    node "$JS/send.js" --signal traces --protocol grpc --endpoint "http://127.0.0.1:$GRPC" \
-        --count 20 --batch 10 >"$work/send.json" || fail "send.js: $(cat "$work/send.json")"
+    send_js "$work/send.json" --signal traces --protocol grpc \
+        --endpoint "http://127.0.0.1:$GRPC" --count 20 --batch 10 ||
+        fail "send.js: $(cat "$work/send.json")"
     wait_for 15 grep -q 'will retry' "$work/cotel.err" || fail "no retry warning was logged"
-    kill -TERM "$cotel_pid"
-    local rc=0
-    wait "$cotel_pid" || rc=$?
-    cotel_pid=""
-    [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
+    stop_cotel_clean 30
 }
 
 # write_config FILE LEVEL ENCODING
@@ -174,12 +122,14 @@ python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' \
     "$GRPC" &
 holder=$!
+track "$holder"
 wait_for 10 port_open "$GRPC" || fail "could not occupy port $GRPC"
 write_config "$work/busy.yaml" info json
 rc=0
 timeout 20 "$COTEL" --config "$work/busy.yaml" 2>"$work/cotel.err" || rc=$?
 kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
+forget "$holder"
 [ "$rc" -eq 1 ] || fail "exit status $rc when the receiver's port is taken, expected 1"
 python3 - "$work/cotel.err" <<'EOF' || fail "the start failure is not a JSON error line"
 import json, sys

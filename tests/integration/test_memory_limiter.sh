@@ -6,20 +6,13 @@
 # and the queue drains, data must be accepted again.
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-COTEL=${COTEL_BIN:-${COTEL_BUILD_DIR:-build}/cmd/cotel/cotel}
-BUILD=${COTEL_BUILD_DIR:-$(dirname "$(dirname "$(dirname "$COTEL")")")}
-CLIENT="$BUILD/tools/otlp-raw-client/otlp-raw-client"
-[ -x "$COTEL" ] || { echo "FAIL: cotel not built: $COTEL" >&2; exit 1; }
-[ -x "$CLIENT" ] || { echo "FAIL: otlp-raw-client not built: $CLIENT" >&2; exit 1; }
+require_built "$COTEL" "$RAW"
 if ldd "$COTEL" 2>/dev/null | grep -q 'libasan'; then
     # AddressSanitizer's shadow memory and quarantine are part of the resident set: a limit
     # on it says nothing about cotel there. The unit tests cover the logic under ASan.
     echo "SKIP: cotel is built with AddressSanitizer; its resident set is not cotel's own"
-    exit 77
-fi
-if ! command -v python3 >/dev/null; then
-    echo "SKIP: python3 not installed (scripts/install-deps.sh installs it)"
     exit 77
 fi
 
@@ -33,60 +26,14 @@ OVERHEAD_MIB=48
 CLIENTS=4
 REPEAT=500 # per client, of a 1 MiB request: 4 x 500 MiB = 10 x the limit
 
-work=$(mktemp -d)
-cotel_pid=""
-backend_pid=""
-client_pids=()
-cleanup() {
-    for pid in $cotel_pid $backend_pid "${client_pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $cotel_pid $backend_pid "${client_pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    for f in cotel.err backend.err; do
-        if [ -f "$work/$f" ]; then
-            echo "--- $f (last 30 lines)" >&2
-            tail -n 30 "$work/$f" >&2
-        fi
-    done
-    exit 1
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1])'
-}
-
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
 status_kib() { # PID FIELD: a VmXXX line of /proc/PID/status, in KiB
     awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
 
-metric() { # NAME: the sum of a metric's samples on cotel's Prometheus endpoint
-    python3 - "$METRICS" "$1" <<'EOF'
-import sys, urllib.request
-body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read()
-total = 0.0
-for line in body.decode().splitlines():
-    if line.startswith(sys.argv[2] + "{") or line.startswith(sys.argv[2] + " "):
-        total += float(line.rsplit(" ", 1)[1])
-print(int(total))
-EOF
+metric() { # NAME: the sum of a metric's samples on cotel's Prometheus endpoint (0: none)
+    local value
+    value=$(metric_value "$METRICS" "$1")
+    printf '%.0f\n' "${value:-0}"
 }
 
 # A 1 MiB ExportTraceServiceRequest: 1000 spans, each with a 1 KiB attribute.
@@ -145,26 +92,23 @@ service:
   pipelines:
     traces: {receivers: [otlp], processors: [memory_limiter, batch], exporters: [otlp_grpc]}
 EOF
-"$COTEL" --config "$work/cotel.yaml" 2>"$work/cotel.err" &
-cotel_pid=$!
-wait_for 15 grep -q 'everything is ready' "$work/cotel.err" || fail "cotel did not start"
+start_cotel "$work/cotel.yaml"
 grep -q 'limit 200.0 MiB, soft limit 160.0 MiB' "$work/cotel.err" ||
     fail "the memory_limiter did not log its limits"
 
 # --- 1. Pressure: the exporter drains nothing; clients offer ten times the limit.
+client_pids=()
 for i in $(seq "$CLIENTS"); do
-    "$CLIENT" --timeout 10 --repeat "$REPEAT" "127.0.0.1:$GRPC" traces "$work/span.bin" \
+    "$RAW" --timeout 10 --repeat "$REPEAT" "127.0.0.1:$GRPC" traces "$work/span.bin" \
         >"$work/client$i.out" 2>"$work/client$i.err" &
     client_pids+=($!)
+    track $!
 done
 for pid in "${client_pids[@]}"; do
     # Bounded: a refused call returns at once, an accepted one takes milliseconds.
-    wait_for 240 eval "! kill -0 $pid 2>/dev/null" || fail "a client still runs after 240 s"
+    wait_exit "$pid" 240 "a client"
+    [ "$RC" -eq 0 ] || fail "otlp-raw-client failed: $(tail -n 3 "$work"/client*.err)"
 done
-for pid in "${client_pids[@]}"; do
-    wait "$pid" || fail "otlp-raw-client failed: $(tail -n 3 "$work"/client*.err)"
-done
-client_pids=()
 kill -0 "$cotel_pid" 2>/dev/null || fail "cotel died under memory pressure"
 
 ok=$(cat "$work"/client*.out | grep -c '^OK$' || true)
@@ -210,14 +154,14 @@ service:
   pipelines:
     traces: {receivers: [otlp], exporters: [file]}
 EOF
-"$COTEL" --config "$work/backend.yaml" 2>"$work/backend.err" &
-backend_pid=$!
-wait_for 15 grep -q 'everything is ready' "$work/backend.err" || fail "the backend did not start"
+main_pid=$cotel_pid
+start_cotel "$work/backend.yaml" backend
+cotel_pid=$main_pid # the cotel under test again (the backend is tracked all the same)
 wait_for 120 eval '[ "$(metric otelcol_exporter_queue_size)" -eq 0 ]' ||
     fail "the exporter queue did not drain in 120 s ($(metric otelcol_exporter_queue_size) left)"
 t0=$SECONDS
 accepted() {
-    [ "$("$CLIENT" --timeout 10 "127.0.0.1:$GRPC" traces "$work/span.bin" 2>/dev/null)" = OK ]
+    [ "$("$RAW" --timeout 10 "127.0.0.1:$GRPC" traces "$work/span.bin" 2>/dev/null)" = OK ]
 }
 wait_for 30 accepted ||
     fail "data still refused 30 s after the queue drained (RSS $(($(status_kib "$cotel_pid" \
@@ -227,10 +171,5 @@ echo "ok: accepted again $((SECONDS - t0)) s after the queue drained" \
     "(RSS $(($(status_kib "$cotel_pid" VmRSS) / 1024)) MiB)"
 
 # --- 3. It exits cleanly.
-kill -TERM "$cotel_pid"
-wait_for 30 eval "! kill -0 $cotel_pid 2>/dev/null" || fail "cotel did not exit after SIGTERM"
-rc=0
-wait "$cotel_pid" || rc=$?
-cotel_pid=""
-[ "$rc" -eq 0 ] || fail "cotel exited with $rc"
+stop_cotel_clean 30
 echo "PASS: memory_limiter refused under pressure within its limit and recovered"

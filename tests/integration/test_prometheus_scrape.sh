@@ -4,59 +4,11 @@
 # counters, under the Go collector's names and labels.
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-COTEL=${COTEL_BIN:-${COTEL_BUILD_DIR:-build}/cmd/cotel/cotel}
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-JS="$SRC/tests/js"
-[ -x "$COTEL" ] || { echo "FAIL: cotel not built: $COTEL" >&2; exit 1; }
-for tool in prometheus node python3 curl; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$JS/node_modules" ]; then
-    (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    for f in cotel.err prometheus.err; do
-        if [ -f "$work/$f" ]; then
-            echo "--- $f (last 30 lines)" >&2
-            tail -n 30 "$work/$f" >&2
-        fi
-    done
-    exit 1
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1])'
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.2 s until it succeeds or time runs out.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
+require_built "$COTEL"
+require_tools prometheus
+require_js
 
 GRPC=$(free_port)
 METRICS=$(free_port)
@@ -105,14 +57,13 @@ scrape_configs:
       - targets: ['127.0.0.1:$METRICS']
 EOF
 
-"$COTEL" --config "$work/cotel.yaml" 2>"$work/cotel.err" &
-pids+=($!)
+start_cotel "$work/cotel.yaml"
 wait_for 15 curl -fs -o /dev/null "http://127.0.0.1:$METRICS/metrics" ||
     fail "cotel's metrics endpoint did not answer within 15 s"
 
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
     --web.listen-address="127.0.0.1:$PROM" >"$work/prometheus.out" 2>"$work/prometheus.err" &
-pids+=($!)
+track $!
 wait_for 60 curl -fs -o /dev/null "http://127.0.0.1:$PROM/-/ready" ||
     fail "Prometheus not ready within 60 s"
 
@@ -139,12 +90,12 @@ N_SPANS=230
 N_POINTS=170
 N_LOGS=95
 send() { # SIGNAL COUNT BATCH
-    node "$JS/send.js" --signal "$1" --protocol grpc --endpoint "http://127.0.0.1:$GRPC" \
-        --count "$2" --batch "$3" --seed "prom-$1" --manifest "$work/$1.manifest.json" \
-        >"$work/$1.send.json" || fail "send.js $1: $(cat "$work/$1.send.json")"
-    python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
-sys.exit(0 if d["acknowledged"] == int(sys.argv[2]) and d["failed"] == 0 else 1)' \
-        "$work/$1.send.json" "$2" || fail "$1: not all acknowledged: $(cat "$work/$1.send.json")"
+    send_js "$work/$1.send.json" --signal "$1" --protocol grpc \
+        --endpoint "http://127.0.0.1:$GRPC" --count "$2" --batch "$3" --seed "prom-$1" \
+        --manifest "$work/$1.manifest.json" || fail "send.js $1: $(cat "$work/$1.send.json")"
+    [ "$(json_field "$work/$1.send.json" acknowledged)" = "$2" ] &&
+        [ "$(json_field "$work/$1.send.json" failed)" = 0 ] ||
+        fail "$1: not all acknowledged: $(cat "$work/$1.send.json")"
 }
 send traces "$N_SPANS" 50
 send metrics "$N_POINTS" 40
@@ -205,8 +156,8 @@ expect 10 'count({job="cotel",__name__=~"otelcol_.*",service_instance_id=""})' "
 
 # What the counters claim is what the file holds.
 for sig in traces metrics logs; do
-    node "$JS/verify.js" --manifest "$work/$sig.manifest.json" --signal "$sig" \
-        --otlp-json-lines "$work/out.jsonl" >"$work/$sig.verify.json" ||
+    verify_js "$work/$sig.verify.json" --manifest "$work/$sig.manifest.json" --signal "$sig" \
+        --otlp-json-lines "$work/out.jsonl" ||
         fail "verify.js $sig: $(head -c 2000 "$work/$sig.verify.json")"
 done
 

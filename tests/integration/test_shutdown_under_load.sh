@@ -4,73 +4,10 @@
 # logged). A second SIGTERM during a long drain must end cotel at once with 130.
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-COTEL=${COTEL_BIN:-${COTEL_BUILD_DIR:-build}/cmd/cotel/cotel}
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-JS="$SRC/tests/js"
-[ -x "$COTEL" ] || { echo "FAIL: cotel not built: $COTEL" >&2; exit 1; }
-for tool in node python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-if [ ! -d "$JS/node_modules" ]; then
-    (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
-fi
-
-work=$(mktemp -d)
-pids=()
-cotel_pid=""
-cleanup() {
-    for pid in $cotel_pid "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $cotel_pid "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [ -f "$work/cotel.err" ]; then
-        echo "--- cotel.err (last 30 lines)" >&2
-        tail -n 30 "$work/cotel.err" >&2
-    fi
-    exit 1
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1])'
-}
-
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
-# wait_exit SECONDS: cotel must exit within SECONDS; sets RC to its exit status.
-wait_exit() {
-    local deadline=$((SECONDS + $1))
-    while kill -0 "$cotel_pid" 2>/dev/null; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "cotel still running $1 s after the signal"
-        sleep 0.05
-    done
-    RC=0
-    wait "$cotel_pid" || RC=$?
-    cotel_pid=""
-}
-
-json_field() { # FILE FIELD
-    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
-}
+require_built "$COTEL"
+require_js
 
 # --- 1. SIGTERM while two SDK clients stream spans (through a batch processor) and log records.
 GRPC=$(free_port)
@@ -96,25 +33,24 @@ service:
     traces: {receivers: [otlp], processors: [batch], exporters: [file]}
     logs: {receivers: [otlp], exporters: [file]}
 EOF
-"$COTEL" --config "$work/load.yaml" 2>"$work/cotel.err" &
-cotel_pid=$!
-wait_for 15 grep -q 'everything is ready' "$work/cotel.err" || fail "cotel did not start"
+start_cotel "$work/load.yaml"
 
+sender_pids=()
 for signal in traces logs; do
-    node "$JS/send.js" --signal "$signal" --protocol grpc --endpoint "http://127.0.0.1:$GRPC" \
-        --count 6000 --batch 20 --rate 500 --allow-failures --timeout-ms 3000 \
-        --max-seconds 40 --seed "shutdown-$signal" --manifest "$work/$signal.manifest.json" \
-        >"$work/$signal.send.json" 2>"$work/$signal.send.err" &
-    pids+=($!)
+    send_js "$work/$signal.send.json" --signal "$signal" --protocol grpc \
+        --endpoint "http://127.0.0.1:$GRPC" --count 6000 --batch 20 --rate 500 --allow-failures \
+        --timeout-ms 3000 --max-seconds 40 --seed "shutdown-$signal" \
+        --manifest "$work/$signal.manifest.json" &
+    sender_pids+=($!)
+    track $!
 done
-sender_pids=("${pids[@]}")
 
 # Let the stream run for a while, so the SIGTERM lands in the middle of it.
 wait_for 20 eval '[ "$(wc -l <"$work/out.jsonl" 2>/dev/null || echo 0)" -ge 40 ]' ||
     fail "the file exporter wrote fewer than 40 requests in 20 s"
 sleep 1
 kill -TERM "$cotel_pid"
-wait_exit 20
+wait_exit "$cotel_pid" 20 cotel
 [ "$RC" -eq 0 ] || fail "exit status $RC after SIGTERM under load, expected 0"
 grep -q 'received SIGTERM: shutting down' "$work/cotel.err" || fail "SIGTERM not logged"
 grep -q 'shutdown complete' "$work/cotel.err" || fail "'shutdown complete' not logged"
@@ -124,6 +60,7 @@ fi
 
 for pid in "${sender_pids[@]}"; do
     wait "$pid" || fail "send.js exited with an error (see below)"
+    forget "$pid"
 done
 for signal in traces logs; do
     ack=$(json_field "$work/$signal.send.json" acknowledged)
@@ -131,9 +68,10 @@ for signal in traces logs; do
     # Both halves are needed: some data acknowledged before the signal, some refused after it.
     [ "$ack" -gt 0 ] || fail "$signal: nothing acknowledged"
     [ "$failed" -gt 0 ] || fail "$signal: nothing failed: SIGTERM did not land mid-stream"
-    node "$JS/verify.js" --manifest "$work/$signal.manifest.json" --signal "$signal" \
-        --otlp-json-lines "$work/out.jsonl" >"$work/$signal.verify.json" ||
-        fail "$signal: acknowledged items missing or wrong: $(head -c 2000 "$work/$signal.verify.json")"
+    verify_js "$work/$signal.verify.json" --manifest "$work/$signal.manifest.json" \
+        --signal "$signal" --otlp-json-lines "$work/out.jsonl" ||
+        fail "$signal: acknowledged items missing or wrong:" \
+            "$(head -c 2000 "$work/$signal.verify.json")"
     echo "ok: $signal: all $ack acknowledged items written before exit ($failed refused or unsent)"
 done
 
@@ -159,11 +97,10 @@ service:
   pipelines:
     traces: {receivers: [otlp], exporters: [otlp_grpc]}
 EOF
-"$COTEL" --config "$work/drain.yaml" 2>"$work/cotel.err" &
-cotel_pid=$!
-wait_for 15 grep -q 'everything is ready' "$work/cotel.err" || fail "cotel did not start"
-node "$JS/send.js" --signal traces --protocol grpc --endpoint "http://127.0.0.1:$GRPC" \
-    --count 30 --batch 10 >"$work/drain.send.json" || fail "send.js: $(cat "$work/drain.send.json")"
+start_cotel "$work/drain.yaml"
+send_js "$work/drain.send.json" --signal traces --protocol grpc \
+    --endpoint "http://127.0.0.1:$GRPC" --count 30 --batch 10 ||
+    fail "send.js: $(cat "$work/drain.send.json")"
 wait_for 15 grep -q 'send failed, will retry' "$work/cotel.err" || fail "no failing send to drain"
 
 kill -TERM "$cotel_pid"
@@ -173,7 +110,7 @@ sleep 1
 kill -0 "$cotel_pid" 2>/dev/null || fail "cotel exited before the second SIGTERM"
 t0=$(date +%s%N)
 kill -TERM "$cotel_pid"
-wait_exit 5
+wait_exit "$cotel_pid" 5 cotel
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$RC" -eq 130 ] || fail "exit status $RC after the second SIGTERM, expected 130"
 [ "$ms" -lt 2000 ] || fail "the second SIGTERM took ${ms} ms to end cotel"

@@ -54,7 +54,7 @@ require_tools python3 curl timeout
 work=$(mktemp -d "${TMPDIR:-/tmp}/cotel-$(basename "$0" .sh).XXXXXX")
 
 # The processes to stop on exit: cotel_pid is the cotel start_cotel started last, kd_pid the
-# Kafka development broker (test_lib.sh), bg_pids any other the test started (see track).
+# Kafka development broker (test_lib.sh), bg_pids every other the test started (see track).
 cotel_pid=""
 kd_pid=""
 bg_pids=()
@@ -93,11 +93,18 @@ descendants() {
 
 # On exit: SIGTERM to every process still known and to what they started (a helper run in the
 # background is a subshell whose child does the work), SIGKILL to any still running 10 s
-# later, the work directory removed; the test's exit status is kept.
+# later, the work directory removed; the test's exit status is kept. Only children of this
+# shell count: a PID that was reaped without forget may belong to another process by now.
 cleanup() {
-    local status=$? pid deadline=$((SECONDS + 10))
-    local pids=($cotel_pid $kd_pid "${bg_pids[@]}")
-    [ "${#pids[@]}" -eq 0 ] || pids+=($(descendants "${pids[@]}" || true))
+    local status=$? pid deadline=$((SECONDS + 10)) pids=()
+    for pid in $cotel_pid $kd_pid "${bg_pids[@]}"; do
+        if [ "$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$$" ]; then
+            pids+=("$pid")
+        fi
+    done
+    if [ "${#pids[@]}" -gt 0 ]; then
+        pids+=($(descendants "${pids[@]}" || true))
+    fi
     for pid in "${pids[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
@@ -210,13 +217,13 @@ cotel_ready() {
 
 # start_cotel CONFIG [NAME]: starts cotel on CONFIG with its stdout and stderr in
 # $work/NAME.out and $work/NAME.err (NAME: cotel), and waits at most 20 s until it is ready.
-# Sets cotel_pid; a cotel started before is still stopped on exit.
+# Sets cotel_pid; every cotel started is tracked, so one started before still stops on exit.
 start_cotel() {
     local config=$1 name=${2:-cotel}
-    [ -z "$cotel_pid" ] || track "$cotel_pid"
     : >"$work/$name.err"
     "$COTEL" --config "$config" >"$work/$name.out" 2>"$work/$name.err" &
     cotel_pid=$!
+    track "$cotel_pid"
     wait_for 20 cotel_ready "$cotel_pid" "$work/$name.err" ||
         fail "cotel ($name) not ready within 20 s"
 }
