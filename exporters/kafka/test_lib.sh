@@ -1,7 +1,8 @@
-# Shared by the integration tests that run the Kafka development broker (sourced, not run):
-# starting it and taking it down, sending with the JS SDK to cotel's $OTLP_PORT, cotel's own
-# metrics on $METRICS_PORT, consuming with kcat. The rest of the harness (work directory,
-# cleanup by PID, fail, wait_for, start_cotel ...) is tests/integration/lib/common.sh.
+# Shared by the integration tests that run the Kafka development broker (test_kafka_*.sh,
+# test_persistent_queue.sh, test_health_check.sh; sourced, not run): starting the broker and
+# taking it down, sending with the JS SDK to cotel's $OTLP_PORT, cotel's own metrics on
+# $METRICS_PORT, consuming with kcat. The rest of the harness (work directory, cleanup by PID,
+# fail, wait_for, start_cotel ...) is tests/integration/lib/common.sh.
 
 set -euo pipefail
 export LC_ALL=C

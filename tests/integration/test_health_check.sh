@@ -2,69 +2,14 @@
 # The health_check extension as Kubernetes probes see it: 200 while running; 503 while shutdown
 # drains an exporter that cannot deliver; with check_collector_pipeline, 503 naming the Kafka
 # exporter while the broker is down past the interval, and 200 again once delivery resumes.
-set -euo pipefail
-export LC_ALL=C
+source "${COTEL_SOURCE_DIR:-$(dirname "$0")/../..}/exporters/kafka/test_lib.sh"
 
-COTEL=${COTEL_BIN:-${COTEL_BUILD_DIR:-build}/cmd/cotel/cotel}
-KD=${COTEL_KAFKA_DEV:-${COTEL_BUILD_DIR:-build}/tools/kafka-dev/cotel-kafka-dev}
-SRC=${COTEL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-JS="$SRC/tests/js"
-[ -x "$COTEL" ] || { echo "FAIL: cotel not built: $COTEL" >&2; exit 1; }
-[ -x "$KD" ] || { echo "FAIL: cotel-kafka-dev not built: $KD" >&2; exit 1; }
-for tool in node python3 curl; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
 # (Read whole first: grep -q ending the pipe early would fail it under pipefail.)
 components=$("$COTEL" components)
 if ! grep -q '^  kafka ' <<<"$components"; then
     echo "FAIL: this cotel has no kafka exporter" >&2
     exit 1
 fi
-if [ ! -d "$JS/node_modules" ]; then
-    (cd "$JS" && npm ci --no-audit --no-fund --loglevel=error)
-fi
-
-work=$(mktemp -d)
-pids=()
-cotel_pid=""
-cleanup() {
-    for pid in $cotel_pid "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $cotel_pid "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    for f in cotel.err kd.err; do
-        if [ -f "$work/$f" ]; then
-            echo "--- $f (last 30 lines)" >&2
-            tail -n 30 "$work/$f" >&2
-        fi
-    done
-    exit 1
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
-print(s.getsockname()[1])'
-}
-
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.2
-    done
-}
 
 # health PORT: sets CODE (000 when nothing answers) and BODY.
 health() {
@@ -73,28 +18,16 @@ health() {
     rm -f "$work/health.body"
 }
 
-start_cotel() { # CONFIG
-    : >"$work/cotel.err"
-    "$COTEL" --config "$1" 2>>"$work/cotel.err" &
-    cotel_pid=$!
+# exits_cleanly SECONDS: cotel, sent SIGTERM, must exit within SECONDS, with 0.
+exits_cleanly() {
+    wait_exit "$cotel_pid" "$1" cotel
+    [ "$RC" -eq 0 ] || fail "cotel exit status $RC after SIGTERM, expected 0"
 }
 
-# stop_cotel_expect SECONDS: waits for cotel to exit, which it must do within SECONDS, with 0.
-wait_exit() {
-    local deadline=$((SECONDS + $1)) rc=0
-    while kill -0 "$cotel_pid" 2>/dev/null; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "cotel still running $1 s after SIGTERM"
-        sleep 0.1
-    done
-    wait "$cotel_pid" || rc=$?
-    cotel_pid=""
-    [ "$rc" -eq 0 ] || fail "cotel exit status $rc after SIGTERM, expected 0"
-}
-
-send() { # PORT SIGNAL COUNT [send.js options...]
-    local port=$1 signal=$2 count=$3
-    shift 3
-    node "$JS/send.js" --signal "$signal" --protocol grpc --endpoint "http://127.0.0.1:$port" \
+send_to() { # OUT PORT SIGNAL COUNT [send.js options...]: send.js's summary in OUT
+    local out=$1 port=$2 signal=$3 count=$4
+    shift 4
+    send_js "$out" --signal "$signal" --protocol grpc --endpoint "http://127.0.0.1:$port" \
         --count "$count" --batch 10 "$@"
 }
 
@@ -131,7 +64,7 @@ wait_for 15 eval 'health $HEALTH; [ "$CODE" = 200 ]' ||
 [[ "$BODY" == *'"status":"Server available"'* ]] || fail "200 body: $BODY"
 python3 -c 'import json, sys; json.loads(sys.argv[1])' "$BODY" || fail "200 body not JSON: $BODY"
 
-send "$GRPC" traces 40 >"$work/send1.json" || fail "send.js: $(cat "$work/send1.json")"
+send_to "$work/send1.json" "$GRPC" traces 40 || fail "send.js: $(cat "$work/send1.json")"
 wait_for 15 grep -q 'send failed, will retry' "$work/cotel.err" ||
     fail "the otlp_grpc exporter never failed a send"
 
@@ -150,7 +83,7 @@ while kill -0 "$cotel_pid" 2>/dev/null && [ $((SECONDS - t0)) -lt 20 ]; do
     fi
     sleep 0.2
 done
-wait_exit 20
+exits_cleanly 20
 elapsed=$((SECONDS - t0))
 # The drain lasts shutdown_timeout (5 s): many probes must have seen 503.
 [ "$saw503" -ge 5 ] || fail "only $saw503 probes saw 503 while shutdown drained"
@@ -164,11 +97,7 @@ grep -Eq 'error[[:space:]]exporter/otlp_grpc[[:space:]][0-9]+ more similar messa
 echo "ok: 200 while running, 503 \"shutting down\" on $saw503 probes during a ${elapsed}s drain"
 
 # --- 2. check_collector_pipeline: Kafka down past the interval, then back.
-"$KD" --bootstrap-file "$work/bootstrap" >"$work/kd.out" 2>"$work/kd.err" &
-kd_pid=$!
-pids+=("$kd_pid")
-wait_for 15 test -s "$work/bootstrap" || fail "cotel-kafka-dev gave no bootstrap list in 15 s"
-BS=$(cat "$work/bootstrap")
+start_kd
 GRPC=$(free_port)
 HEALTH=$(free_port)
 METRICS=$(free_port)
@@ -202,10 +131,10 @@ wait_for 15 eval 'health $HEALTH; [ "$CODE" = 200 ]' ||
     fail "health not 200 within 15 s of starting with Kafka: $CODE $BODY"
 
 sent_logs() {
-    curl -fs "http://127.0.0.1:$METRICS/metrics" |
-        sed -n 's/^otelcol_exporter_sent_log_records_total{exporter="kafka"[^}]*} //p'
+    metric_value "$METRICS" otelcol_exporter_sent_log_records_total 'exporter="kafka"'
 }
-send "$GRPC" logs 20 --seed hc-1 >"$work/send2.json" || fail "send.js: $(cat "$work/send2.json")"
+send_to "$work/send2.json" "$GRPC" logs 20 --seed hc-1 ||
+    fail "send.js: $(cat "$work/send2.json")"
 wait_for 20 eval '[ "$(sent_logs)" = 20 ]' || fail "20 log records not delivered to Kafka: $(sent_logs)"
 health "$HEALTH"
 [ "$CODE" = 200 ] || fail "health $CODE with Kafka up: $BODY"
@@ -214,7 +143,8 @@ kill -USR1 "$kd_pid"
 down_at=$(date +%s.%N)
 wait_for 10 grep -q 'SIGUSR1: brokers down' "$work/kd.err" || fail "cotel-kafka-dev did not go down"
 # The queue keeps retrying these while the brokers are down.
-send "$GRPC" logs 30 --seed hc-2 >"$work/send3.json" || fail "send.js: $(cat "$work/send3.json")"
+send_to "$work/send3.json" "$GRPC" logs 30 --seed hc-2 ||
+    fail "send.js: $(cat "$work/send3.json")"
 unhealthy_at=""
 deadline=$((SECONDS + 40))
 while [ "$SECONDS" -lt "$deadline" ]; do
@@ -242,5 +172,5 @@ wait_for 20 eval '[ "$(sent_logs)" = 50 ]' ||
 echo "ok: 200 again after Kafka returned, all 50 log records delivered"
 
 kill -TERM "$cotel_pid"
-wait_exit 15
+exits_cleanly 15
 echo "PASS: health_check answers 200 running, 503 shutting down and 503 on a failing exporter"
