@@ -4,48 +4,10 @@
 # multi-partition Produce requests librdkafka never sends (it sends one partition each).
 set -euo pipefail
 export LC_ALL=C
+source "$(dirname "$0")/lib/common.sh"
 
-KD=${COTEL_KAFKA_DEV:-${COTEL_BUILD_DIR:-build}/tools/kafka-dev/cotel-kafka-dev}
-if [ ! -x "$KD" ]; then
-    echo "FAIL: cotel-kafka-dev not built: $KD" >&2
-    exit 1
-fi
-for tool in kcat python3 timeout; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
-        exit 77
-    fi
-done
-
-work=$(mktemp -d)
-kd_pid=""
-extra_pids=()
-cleanup() {
-    for pid in $kd_pid "${extra_pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    if [ -f "$work/kd.err" ]; then
-        sed 's/^/  cotel-kafka-dev: /' "$work/kd.err" >&2
-    fi
-    exit 1
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds or time runs out.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ "$SECONDS" -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
+require_built "$KD"
+require_tools kcat
 
 log_has() { grep -q -- "$1" "$work/kd.err"; }
 
@@ -63,12 +25,8 @@ start_kd() {
 
 # stop_kd: SIGTERM must end it, cleanly and soon, removing its bootstrap file.
 stop_kd() {
-    kill -TERM "$kd_pid"
-    wait_for 10 eval "! kill -0 $kd_pid 2>/dev/null" || fail "still running 10 s after SIGTERM"
-    local rc=0
-    wait "$kd_pid" || rc=$?
-    kd_pid=""
-    [ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM"
+    stop_pid "$kd_pid" 10 cotel-kafka-dev
+    [ "$RC" -eq 0 ] || fail "exit status $RC after SIGTERM"
     [ ! -e "$work/bootstrap" ] || fail "bootstrap file left behind"
 }
 
@@ -145,7 +103,8 @@ got=$(consume otlp_spans '%s\n' | sort)
 # A producer that stays connected through an outage gets every message in once it is over.
 mkfifo "$work/fifo"
 produce otlp_logs 2 -E -X message.timeout.ms=30000 <"$work/fifo" 2>/dev/null &
-extra_pids+=($!)
+producer_pid=$!
+track "$producer_pid"
 exec 5>"$work/fifo"
 echo before >&5
 sleep 0.5
@@ -155,8 +114,8 @@ sleep 1.5
 kill -USR2 "$kd_pid"
 echo after >&5
 exec 5>&-
-wait "${extra_pids[0]}" || fail "long-lived producer failed across the outage"
-extra_pids=()
+wait "$producer_pid" || fail "long-lived producer failed across the outage"
+forget "$producer_pid"
 [ "$(consume otlp_logs '%s ' -p 2)" = "before during after " ] || fail "messages lost in outage"
 
 # Consumer groups. FindCoordinator responses must name the proxy's ports too: a client that
@@ -164,7 +123,7 @@ extra_pids=()
 # (kcat runs without timeout here: wait_for bounds the wait and cleanup ends it.)
 kcat -b "$BS" -G kafka-dev-test -o beginning -q -u -f '%s\n' otlp_spans >"$work/group.out" &
 group_pid=$!
-extra_pids+=($group_pid)
+track "$group_pid"
 wait_for 30 eval '[ "$(wc -l <"$work/group.out")" -ge 6 ]' || fail "group consumer got nothing"
 [ "$(sort "$work/group.out")" = "$spans" ] || fail "group consume: $(cat "$work/group.out")"
 # The ports the consumer is connected to, from its socket inodes and /proc/net/tcp.
@@ -188,14 +147,13 @@ for p in $connected; do
 done
 kill -TERM "$group_pid"
 wait "$group_pid" || true
-extra_pids=()
+forget "$group_pid"
 
 stop_kd
 
 # --- A chosen port, and multi-partition Produce requests by hand -------------------------
 # A port free a moment ago (the system picks it; a clash in between is very unlikely).
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
+port=$(free_port)
 start_kd --port "$port" --topics rawtest --partitions 2 --message-max-bytes 1000
 [ "$BS" = "127.0.0.1:$port" ] || fail "--port $port gave $BS"
 
