@@ -6,7 +6,6 @@
 #include "otlp_receiver.h"
 
 #include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/compression.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -149,32 +148,81 @@ static int call_request(grpc_worker_t *w, int method)
     return 0;
 }
 
-/* Copies the (already decompressed) message into one malloc'd buffer. */
-static uint8_t *payload_flatten(grpc_byte_buffer *bb, size_t *len)
+/* The coding of a message as gRPC received it; -1 for one cotel does not take. */
+static int message_coding(const grpc_byte_buffer *bb)
 {
-    grpc_byte_buffer_reader rd;
-    grpc_slice s;
-    size_t total = grpc_byte_buffer_length(bb);
-    size_t off = 0;
-    uint8_t *out = malloc(total ? total : 1);
+    switch (bb->data.raw.compression) {
+    case GRPC_COMPRESS_NONE:
+        return OTLP_CODING_IDENTITY;
+    case GRPC_COMPRESS_GZIP:
+        return OTLP_CODING_GZIP;
+    case GRPC_COMPRESS_DEFLATE:
+        return OTLP_CODING_DEFLATE;
+    default:
+        return -1;
+    }
+}
 
-    if (out == NULL)
-        return NULL;
-    if (!grpc_byte_buffer_reader_init(&rd, bb)) {
-        free(out);
-        return NULL;
+/*
+ * The request message, decompressed into one malloc'd buffer of at most
+ * max_recv_msg_size_mib. gRPC hands compressed messages over as they came
+ * (its own decompression is off: it would inflate the whole message before
+ * checking its size), so they are inflated here in steps that stop at the
+ * limit. The slices are read directly: gRPC's byte buffer reader would
+ * decompress without a limit. Returns the status; on CT_OK *data is set.
+ */
+static ct_code_t message_read(otlp_call_t *c, uint8_t **data, size_t *len, char *msg, size_t msglen)
+{
+    const otlp_grpc_cfg_t *cfg = c->w->g->cfg;
+    grpc_byte_buffer *bb = c->payload;
+    const grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+    ct_buf_t out = {.max = (size_t)cfg->max_recv_msg_size_mib << 20};
+    int coding = message_coding(bb);
+    otlp_decomp_t *d = NULL;
+    char why[256] = "";
+    ct_code_t code = CT_OK;
+    int rc = 0;
+
+    if (sb->length == 0)
+        coding = OTLP_CODING_IDENTITY; /* marked compressed but empty: gRPC took it as empty */
+    if (coding < 0) {
+        snprintf(msg, msglen, "unsupported message compression (algorithm %d)",
+                 (int)bb->data.raw.compression);
+        code = CT_UNIMPLEMENTED;
+        goto out;
     }
-    while (grpc_byte_buffer_reader_next(&rd, &s)) {
-        size_t n = GRPC_SLICE_LENGTH(s);
-        if (n > total - off)
-            n = total - off;
-        memcpy(out + off, GRPC_SLICE_START_PTR(s), n);
-        off += n;
-        grpc_slice_unref(s);
+    /* An uncompressed message gets its whole buffer at once (gRPC checked its size). */
+    if (coding == OTLP_CODING_IDENTITY && sb->length <= out.max)
+        ct_buf_reserve(&out, sb->length);
+    d = otlp_decomp_new((otlp_coding_t)coding, &out);
+    if (d == NULL)
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < sb->count; i++)
+        rc = otlp_decomp_feed(d, GRPC_SLICE_START_PTR(sb->slices[i]),
+                              GRPC_SLICE_LENGTH(sb->slices[i]), why, sizeof why);
+    if (rc == 0)
+        rc = otlp_decomp_finish(d, why, sizeof why);
+
+    if (rc == -E2BIG) {
+        code = CT_RESOURCE_EXHAUSTED;
+        snprintf(msg, msglen,
+                 "received message larger than max_recv_msg_size_mib (%zu bytes) after "
+                 "%s decompression",
+                 out.max, otlp_coding_name((otlp_coding_t)coding));
+    } else if (rc == -EBADMSG) {
+        /* INTERNAL: what gRPC itself answers to a message it cannot decompress. */
+        code = CT_INTERNAL;
+        snprintf(msg, msglen, "%s", why);
+    } else if (rc != 0) {
+        code = CT_UNAVAILABLE;
+        snprintf(msg, msglen, "out of memory");
     }
-    grpc_byte_buffer_reader_destroy(&rd);
-    *len = off;
-    return out;
+out:
+    otlp_decomp_free(d);
+    if (code == CT_OK)
+        *data = ct_buf_take(&out, len);
+    ct_buf_free(&out);
+    return code;
 }
 
 /*
@@ -221,7 +269,7 @@ static ct_code_t call_export(otlp_call_t *c, char *msg, size_t msglen)
     ct_signal_t sig = (ct_signal_t)c->method;
     ct_metadata_t *md = NULL;
     ct_code_t code = CT_OK;
-    uint8_t *data;
+    uint8_t *data = NULL;
     size_t len = 0;
 
     if (atomic_load(&g->stopping)) {
@@ -236,12 +284,17 @@ static ct_code_t call_export(otlp_call_t *c, char *msg, size_t msglen)
                                    ct_signal_name(sig));
         goto out;
     }
-    data = payload_flatten(c->payload, &len);
-    if (data == NULL) {
-        code = CT_UNAVAILABLE;
-        snprintf(msg, msglen, "out of memory");
+    code = message_read(c, &data, &len, msg, msglen);
+    /* The message as received is no longer needed: its memory goes before the pipeline's. */
+    grpc_byte_buffer_destroy(c->payload);
+    c->payload = NULL;
+    if (code == CT_UNAVAILABLE) {
         ct_log_error(r->inst->name, "out of memory while reading a %s request",
                      ct_signal_name(sig));
+        goto out;
+    }
+    if (code != CT_OK) {
+        otlp_receiver_client_error(r, "refused a %s call: %s", ct_signal_name(sig), msg);
         goto out;
     }
     if (g->cfg->include_metadata)
@@ -385,6 +438,13 @@ static size_t channel_args(const otlp_grpc_cfg_t *cfg, grpc_arg *a, size_t cap)
     /* OTLP servers must take gzip; deflate costs nothing more. */
     INT_ARG(GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET,
             (1 << GRPC_COMPRESS_NONE) | (1 << GRPC_COMPRESS_DEFLATE) | (1 << GRPC_COMPRESS_GZIP));
+    /*
+     * gRPC would inflate a whole message before checking its size, so a small
+     * message could take gigabytes: compressed messages come to us as they are,
+     * and message_read inflates them up to the limit. The size gRPC checks is
+     * then the compressed one.
+     */
+    INT_ARG(GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0);
     if (cfg->max_concurrent_streams > 0)
         INT_ARG(GRPC_ARG_MAX_CONCURRENT_STREAMS, (int)cfg->max_concurrent_streams);
     if (ks->max_connection_idle > 0)

@@ -13,8 +13,6 @@
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -32,8 +30,7 @@
 
 #define HTTP_MIN_THREADS    4
 #define HTTP_MAX_THREADS    16
-#define HTTP_IDLE_TIMEOUT_S 60    /* a connection silent this long is closed */
-#define HTTP_CHUNK          16384 /* decompression output step */
+#define HTTP_IDLE_TIMEOUT_S 60 /* a connection silent this long is closed */
 /* After a refusal the rest of a body is read and dropped, up to this much; then the connection. */
 #define HTTP_DISCARD_MAX (4u << 20)
 
@@ -42,7 +39,6 @@ static const char *const TYPE_JSON = "application/json";
 static const char *const TYPE_TEXT = "text/plain; charset=utf-8";
 
 enum { BODY_PROTO, BODY_JSON };
-enum { ENC_IDENTITY, ENC_GZIP, ENC_DEFLATE, ENC_ZSTD };
 
 struct otlp_http {
     otlp_receiver_t *r;
@@ -63,16 +59,11 @@ struct otlp_http {
 typedef struct http_req {
     otlp_http_t *h;
     ct_signal_t sig;
-    int body_type; /* BODY_* */
-    int encoding;  /* ENC_* */
-    z_stream z;
-    bool z_live; /* z was initialised */
-    bool z_end;  /* the last gzip member (or the zlib stream) ended */
-    ZSTD_DCtx *zd;
-    size_t zstd_hint; /* ZSTD_decompressStream's last answer: 0 at a frame's end */
-    ct_buf_t body;    /* decompressed, max = max_request_body_size */
-    uint64_t raw;     /* bytes received as sent */
-    unsigned status;  /* non-zero: refused with this HTTP status; the rest is dropped */
+    int body_type;      /* BODY_* */
+    otlp_decomp_t *dec; /* Content-Encoding undone as the body streams in */
+    ct_buf_t body;      /* decompressed, max = max_request_body_size */
+    uint64_t raw;       /* bytes received as sent */
+    unsigned status;    /* non-zero: refused with this HTTP status; the rest is dropped */
     ct_code_t code;
     char msg[512];
 } http_req_t;
@@ -280,116 +271,36 @@ static void refuse(http_req_t *q, unsigned status, ct_code_t code, const char *f
     va_end(ap);
 }
 
-/* Adds decompressed bytes, refusing the request once they pass max_request_body_size. */
-static int body_put(http_req_t *q, const void *p, size_t n)
+/* Maps the decompressor's answer to the request's refusal, if any. */
+static void body_check(http_req_t *q, int rc, const char *why)
 {
-    int rc = ct_buf_append(&q->body, p, n);
-
     if (rc == -E2BIG)
         refuse(q, MHD_HTTP_CONTENT_TOO_LARGE, CT_RESOURCE_EXHAUSTED,
                "request body larger than max_request_body_size (%llu bytes)",
                (unsigned long long)q->body.max);
+    else if (rc == -EBADMSG)
+        refuse(q, MHD_HTTP_BAD_REQUEST, CT_INVALID_ARGUMENT, "%s", why);
     else if (rc != 0)
         refuse(q, MHD_HTTP_SERVICE_UNAVAILABLE, CT_UNAVAILABLE, "out of memory");
-    return rc;
 }
 
-/*
- * gzip and deflate (zlib) input. Output is taken a chunk at a time, so a
- * small body that inflates without end stops at the limit. A gzip body may
- * hold several members one after the other; all of them are read.
- */
-static void inflate_feed(http_req_t *q, const uint8_t *p, size_t n)
-{
-    uint8_t out[HTTP_CHUNK];
-    const char *what = q->encoding == ENC_GZIP ? "gzip" : "deflate";
-
-    q->z.next_in = (Bytef *)p;
-    q->z.avail_in = (uInt)n;
-    while (q->status == 0) {
-        int zr;
-
-        if (q->z_end) {
-            if (q->z.avail_in == 0)
-                break;
-            if (q->encoding != ENC_GZIP) {
-                refuse(q, MHD_HTTP_BAD_REQUEST, CT_INVALID_ARGUMENT,
-                       "data after the end of the deflate stream");
-                break;
-            }
-            inflateReset(&q->z); /* the next gzip member */
-            q->z_end = false;
-        }
-        q->z.next_out = out;
-        q->z.avail_out = sizeof out;
-        zr = inflate(&q->z, Z_NO_FLUSH);
-        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-            refuse(q, MHD_HTTP_BAD_REQUEST, CT_INVALID_ARGUMENT, "corrupt %s body: %s", what,
-                   q->z.msg ? q->z.msg : "invalid data");
-            break;
-        }
-        if (sizeof out - q->z.avail_out > 0 && body_put(q, out, sizeof out - q->z.avail_out) != 0)
-            break;
-        if (zr == Z_STREAM_END)
-            q->z_end = true;
-        else if (q->z.avail_in == 0 && q->z.avail_out != 0)
-            break; /* all input taken and all output out */
-        else if (zr == Z_BUF_ERROR)
-            break;
-    }
-}
-
-static void zstd_feed(http_req_t *q, const uint8_t *p, size_t n)
-{
-    uint8_t out[HTTP_CHUNK];
-    ZSTD_inBuffer in = {p, n, 0};
-
-    while (q->status == 0) {
-        ZSTD_outBuffer o = {out, sizeof out, 0};
-        size_t zr = ZSTD_decompressStream(q->zd, &o, &in);
-
-        if (ZSTD_isError(zr)) {
-            refuse(q, MHD_HTTP_BAD_REQUEST, CT_INVALID_ARGUMENT, "corrupt zstd body: %s",
-                   ZSTD_getErrorName(zr));
-            break;
-        }
-        q->zstd_hint = zr;
-        if (o.pos > 0 && body_put(q, out, o.pos) != 0)
-            break;
-        if (in.pos == in.size && o.pos < o.size)
-            break;
-    }
-}
-
+/* A piece of the body as it arrives, decompressed at once and bounded by max_request_body_size. */
 static void body_feed(http_req_t *q, const char *data, size_t n)
 {
+    char why[256] = "";
+
     q->raw += n;
-    if (q->status != 0)
-        return;
-    switch (q->encoding) {
-    case ENC_GZIP:
-    case ENC_DEFLATE:
-        inflate_feed(q, (const uint8_t *)data, n);
-        break;
-    case ENC_ZSTD:
-        zstd_feed(q, (const uint8_t *)data, n);
-        break;
-    default:
-        body_put(q, data, n);
-        break;
-    }
+    if (q->status == 0)
+        body_check(q, otlp_decomp_feed(q->dec, data, n, why, sizeof why), why);
 }
 
 /* At the end of the body: a compressed stream must have ended, not stopped midway. */
 static void body_end(http_req_t *q)
 {
-    if (q->status != 0)
-        return;
-    if ((q->encoding == ENC_GZIP || q->encoding == ENC_DEFLATE) && !q->z_end)
-        refuse(q, MHD_HTTP_BAD_REQUEST, CT_INVALID_ARGUMENT, "corrupt %s body: truncated",
-               q->encoding == ENC_GZIP ? "gzip" : "deflate");
-    else if (q->encoding == ENC_ZSTD && (q->raw == 0 || q->zstd_hint != 0))
-        refuse(q, MHD_HTTP_BAD_REQUEST, CT_INVALID_ARGUMENT, "corrupt zstd body: truncated");
+    char why[256] = "";
+
+    if (q->status == 0)
+        body_check(q, otlp_decomp_finish(q->dec, why, sizeof why), why);
 }
 
 /* --- requests --------------------------------------------------------------------------- */
@@ -408,12 +319,12 @@ static bool media_type_is(const char *value, const char *want)
 }
 
 /* Content-Encoding: 0 and *enc set, or -1 with the reason in msg. */
-static int parse_encoding(const char *v, int *enc, char *msg, size_t msglen)
+static int parse_encoding(const char *v, otlp_coding_t *enc, char *msg, size_t msglen)
 {
     char name[32];
     size_t n;
 
-    *enc = ENC_IDENTITY;
+    *enc = OTLP_CODING_IDENTITY;
     if (v == NULL)
         return 0;
     v += strspn(v, " \t");
@@ -429,18 +340,18 @@ static int parse_encoding(const char *v, int *enc, char *msg, size_t msglen)
     if (n == 0 || strcasecmp(name, "identity") == 0)
         return 0;
     if (strcasecmp(name, "gzip") == 0)
-        *enc = ENC_GZIP;
+        *enc = OTLP_CODING_GZIP;
     else if (strcasecmp(name, "deflate") == 0 || strcasecmp(name, "zlib") == 0)
-        *enc = ENC_DEFLATE;
+        *enc = OTLP_CODING_DEFLATE;
     else if (strcasecmp(name, "zstd") == 0)
-        *enc = ENC_ZSTD;
+        *enc = OTLP_CODING_ZSTD;
     else if (strcasecmp(name, "snappy") == 0 || strcasecmp(name, "lz4") == 0 ||
              strcasecmp(name, "x-snappy-framed") == 0)
         snprintf(msg, msglen, "unsupported encoding %s: this cotel takes gzip, deflate and zstd",
                  name);
     else
         snprintf(msg, msglen, "unsupported Content-Encoding \"%s\"", name);
-    return *enc == ENC_IDENTITY ? -1 : 0;
+    return *enc == OTLP_CODING_IDENTITY ? -1 : 0;
 }
 
 static int path_signal(const otlp_http_cfg_t *cfg, const char *url)
@@ -472,49 +383,34 @@ static bool client_verified(otlp_http_t *h, struct MHD_Connection *conn)
  * A request's state. An uncompressed body of known length gets its buffer at
  * once: growing it by doubling would hold two copies at the last step.
  */
-static http_req_t *req_new(otlp_http_t *h, ct_signal_t sig, int body_type, int encoding,
+static http_req_t *req_new(otlp_http_t *h, ct_signal_t sig, int body_type, otlp_coding_t encoding,
                            uint64_t declared)
 {
     http_req_t *q = calloc(1, sizeof *q);
     uint64_t limit = h->cfg->max_request_body_size;
-    int window_log = 10;
 
     if (q == NULL)
         return NULL;
     q->h = h;
     q->sig = sig;
     q->body_type = body_type;
-    q->encoding = encoding;
     q->body.max = limit > SIZE_MAX ? SIZE_MAX : (size_t)limit;
-    q->zstd_hint = 1;
-    if (encoding == ENC_IDENTITY && declared > 0 && declared <= q->body.max)
+    if (encoding == OTLP_CODING_IDENTITY && declared > 0 && declared <= q->body.max)
         ct_buf_reserve(&q->body, (size_t)declared); /* short of memory: it grows as it comes */
-    if (encoding == ENC_GZIP || encoding == ENC_DEFLATE) {
-        if (inflateInit2(&q->z, encoding == ENC_GZIP ? 15 + 16 : 15) != Z_OK)
-            goto fail;
-        q->z_live = true;
-    } else if (encoding == ENC_ZSTD) {
-        q->zd = ZSTD_createDCtx();
-        if (q->zd == NULL)
-            goto fail;
-        /* No frame needs a window larger than the largest body we take. */
-        while (window_log < 27 && (1ull << window_log) < limit)
-            window_log++;
-        ZSTD_DCtx_setParameter(q->zd, ZSTD_d_windowLogMax, window_log);
+    q->dec = otlp_decomp_new(encoding, &q->body);
+    if (q->dec == NULL) {
+        ct_buf_free(&q->body);
+        free(q);
+        return NULL;
     }
     return q;
-fail:
-    free(q);
-    return NULL;
 }
 
 static void req_free(http_req_t *q)
 {
     if (q == NULL)
         return;
-    if (q->z_live)
-        inflateEnd(&q->z);
-    ZSTD_freeDCtx(q->zd);
+    otlp_decomp_free(q->dec);
     ct_buf_free(&q->body);
     free(q);
 }
@@ -532,7 +428,8 @@ static enum MHD_Result req_begin(otlp_http_t *h, struct MHD_Connection *conn, co
     const char *cenc = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
     const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     int sig = path_signal(h->cfg, url);
-    int body_type, encoding;
+    int body_type;
+    otlp_coding_t encoding;
     uint64_t declared;
     char msg[256];
     http_req_t *q;

@@ -119,6 +119,39 @@ void otlp_receiver_client_error(otlp_receiver_t *r, const char *fmt, ...)
 /* Reads a whole (PEM) file into a NUL-terminated string; NULL with err set. */
 char *otlp_read_file(const char *path, const char *what, ct_err_t *err);
 
+/* How a request body or a gRPC message is compressed (decompress.c). */
+typedef enum otlp_coding {
+    OTLP_CODING_IDENTITY,
+    OTLP_CODING_GZIP,    /* one gzip member, or several in a row */
+    OTLP_CODING_DEFLATE, /* the zlib format (RFC 1950): what HTTP and gRPC call deflate */
+    OTLP_CODING_ZSTD,
+} otlp_coding_t;
+
+typedef struct otlp_decomp otlp_decomp_t;
+
+const char *otlp_coding_name(otlp_coding_t coding);
+
+/*
+ * A streaming decompressor that appends its output to `out`, which it
+ * borrows. out->max is the ceiling: output is made in steps of 16 KiB and
+ * stops there, so input that would inflate without end costs no more than
+ * out->max. NULL when out of memory.
+ */
+otlp_decomp_t *otlp_decomp_new(otlp_coding_t coding, ct_buf_t *out);
+
+/*
+ * Decompresses the next n bytes of input. Returns 0; -E2BIG once the output
+ * would pass out->max (msg untouched: the limit is the caller's to name);
+ * -EBADMSG for a corrupt stream, with the reason in msg; -ENOMEM. The first
+ * error sticks: later calls return it and do nothing.
+ */
+int otlp_decomp_feed(otlp_decomp_t *d, const void *p, size_t n, char *msg, size_t msglen);
+
+/* At the end of the input: -EBADMSG when the stream stops short of its end; else as feed. */
+int otlp_decomp_finish(otlp_decomp_t *d, char *msg, size_t msglen);
+
+void otlp_decomp_free(otlp_decomp_t *d);
+
 /* gRPC transport (grpc.c). */
 int otlp_grpc_start(otlp_receiver_t *r, ct_err_t *err);
 void otlp_grpc_shutdown(otlp_receiver_t *r, uint64_t deadline_ns);
