@@ -260,22 +260,10 @@ pass "balancer_name: round_robin spreads calls over every address, pick_first do
 # 5. TLS, with a CA made here. The server certificate names 127.0.0.1 and localhost; a second
 #    one names only otlp.test; a client certificate for mTLS.
 tls=$work/tls
-mkdir -p "$tls"
-openssl_quiet() { openssl "$@" >>"$tls/openssl.log" 2>&1 || fail "openssl $1 failed"; }
-openssl_quiet req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cotel test CA" \
-    -keyout "$tls/ca.key" -out "$tls/ca.pem" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
-make_cert() { # NAME SUBJECT_ALT_NAMES EXTENDED_KEY_USAGE
-    openssl_quiet req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$tls/$1.key" \
-        -out "$tls/$1.csr"
-    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=%s\n' "$2" "$3" \
-        >"$tls/$1.ext"
-    openssl_quiet x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
-        -CAcreateserial -days 2 -extfile "$tls/$1.ext" -out "$tls/$1.pem"
-}
-make_cert server "IP:127.0.0.1,DNS:localhost" serverAuth
-make_cert other "DNS:otlp.test" serverAuth
-make_cert client "DNS:cotel-client" clientAuth
+make_ca "$tls"
+make_cert "$tls" server "IP:127.0.0.1,DNS:localhost" serverAuth
+make_cert "$tls" other "DNS:otlp.test" serverAuth
+make_cert "$tls" client "DNS:cotel-client" clientAuth
 
 # tls_case NAME EXPECT(delivered|refused) TLS_YAML BACKEND_ARGS...
 tls_case() {

@@ -275,20 +275,9 @@ pass "partial success counts 3 rejected points; 400 is permanent (one attempt)"
 # ---------------------------------------------------------------------------------------------
 # 3. HTTPS: cotel A trusts a CA made here and presents a client certificate cotel B requires.
 tls=$work/tls
-mkdir -p "$tls"
-quiet() { openssl "$@" >>"$tls/openssl.log" 2>&1 || fail "openssl $1 failed"; }
-quiet req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cotel test CA" \
-    -keyout "$tls/ca.key" -out "$tls/ca.pem" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
-make_cert() { # NAME SUBJECT_ALT_NAMES EXTENDED_KEY_USAGE
-    quiet req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$tls/$1.key" -out "$tls/$1.csr"
-    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=%s\n' "$2" "$3" \
-        >"$tls/$1.ext"
-    quiet x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
-        -CAcreateserial -days 2 -extfile "$tls/$1.ext" -out "$tls/$1.pem"
-}
-make_cert server "IP:127.0.0.1,DNS:localhost" serverAuth
-make_cert client "DNS:cotel-client" clientAuth
+make_ca "$tls"
+make_cert "$tls" server "IP:127.0.0.1,DNS:localhost" serverAuth
+make_cert "$tls" client "DNS:cotel-client" clientAuth
 
 sport=$(free_port)
 cat >"$work/s.yaml" <<EOF

@@ -307,6 +307,30 @@ else:
 EOF
 }
 
+# make_ca DIR: a certificate authority made here, DIR/ca.pem with its key DIR/ca.key (what
+# openssl says goes to DIR/openssl.log). Needs openssl (require_tools openssl).
+make_ca() {
+    mkdir -p "$1"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cotel test CA" \
+        -keyout "$1/ca.key" -out "$1/ca.pem" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" >>"$1/openssl.log" 2>&1 ||
+        fail "openssl could not make a CA"
+}
+
+# make_cert DIR NAME SUBJECT_ALT_NAMES EXTENDED_KEY_USAGE: DIR/NAME.pem and DIR/NAME.key,
+# signed by the CA make_ca made in DIR.
+make_cert() {
+    local dir=$1 name=$2
+    printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=%s\n' "$3" "$4" \
+        >"$dir/$name.ext"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$name" -keyout "$dir/$name.key" \
+        -out "$dir/$name.csr" >>"$dir/openssl.log" 2>&1 &&
+        openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+            -CAcreateserial -days 2 -extfile "$dir/$name.ext" -out "$dir/$name.pem" \
+            >>"$dir/openssl.log" 2>&1 ||
+        fail "openssl could not make the certificate $name"
+}
+
 # send_js OUT ARGS...: tests/js/send.js with ARGS, bounded to 300 s; its JSON summary goes to
 # OUT, its diagnostics to OUT.err. Returns send.js's status.
 send_js() {
