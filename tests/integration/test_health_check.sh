@@ -87,7 +87,8 @@ exits_cleanly 20
 elapsed=$((SECONDS - t0))
 # The drain lasts shutdown_timeout (5 s): many probes must have seen 503.
 [ "$saw503" -ge 5 ] || fail "only $saw503 probes saw 503 while shutdown drained"
-[ "$elapsed" -ge 4 ] || fail "shutdown took ${elapsed}s: the exporter did not drain until its deadline"
+[ "$elapsed" -ge 4 ] ||
+    fail "shutdown took ${elapsed}s: the exporter did not drain until its deadline"
 grep -Eq 'dropping [0-9]+ spans: shutdown deadline reached|queued items could not be delivered' \
     "$work/cotel.err" || fail "the spans left undelivered at the deadline were not logged"
 grep -q 'shutdown complete' "$work/cotel.err" || fail "no 'shutdown complete' line"
@@ -135,7 +136,8 @@ sent_logs() {
 }
 send_to "$work/send2.json" "$GRPC" logs 20 --seed hc-1 ||
     fail "send.js: $(cat "$work/send2.json")"
-wait_for 20 eval '[ "$(sent_logs)" = 20 ]' || fail "20 log records not delivered to Kafka: $(sent_logs)"
+wait_for 20 eval '[ "$(sent_logs)" = 20 ]' ||
+    fail "20 log records not delivered to Kafka: $(sent_logs)"
 health "$HEALTH"
 [ "$CODE" = 200 ] || fail "health $CODE with Kafka up: $BODY"
 

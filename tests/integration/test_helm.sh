@@ -36,7 +36,8 @@ find_helm() {
         if timeout 600 npm install --no-save --no-audit --no-fund --loglevel=error \
                 --prefix "$tmp" "$helm_npm_pkg" >&2; then
             local zip
-            zip=$(find "$tmp/node_modules" -path '*lambda-layer-kubectl*' -name layer.zip | head -n1)
+            zip=$(find "$tmp/node_modules" -path '*lambda-layer-kubectl*' -name layer.zip |
+                head -n1)
             if [ -n "$zip" ] && unzip -q -o "$zip" -d "$tmp/layer" >&2; then
                 local found
                 found=$(find "$tmp/layer" -type f -name helm | head -n1)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The otlp_grpc exporter and the engine's queue and retry under faults, against a grpc-js
 # backend (tests/js/backend.js) fed by a real SDK (tests/js/send.js): UNAVAILABLE retried
-# until delivered, RESOURCE_EXHAUSTED with RetryInfo retried after its delay, permanent codes dropped and counted without retry, partial success, the
-# backoff schedule and max_elapsed_time, a 30 s outage mid-stream, a full queue refusing with
-# UNAVAILABLE, fan-out isolation from a stopped backend, and shutdown draining within its
-# deadline.
+# until delivered, RESOURCE_EXHAUSTED with RetryInfo retried after its delay, permanent codes
+# dropped and counted without retry, partial success, the backoff schedule and
+# max_elapsed_time, a 30 s outage mid-stream, a full queue refusing with UNAVAILABLE, fan-out
+# isolation from a stopped backend, and shutdown draining within its deadline.
 set -uo pipefail
 export LC_ALL=C
 source "$(dirname "$0")/lib/common.sh"

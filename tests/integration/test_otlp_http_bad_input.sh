@@ -107,12 +107,16 @@ expect() {
     shift 2
     got=$(curl -s --max-time 30 -o "$work/$name.body" -D "$work/$name.head" -w '%{http_code}' \
         "$@" "$base/v1/traces") || true
-    [ "$got" = "$want" ] || fail "$name: status $got, expected $want ($(head -c 300 "$work/$name.body"))"
+    [ "$got" = "$want" ] ||
+        fail "$name: status $got, expected $want ($(head -c 300 "$work/$name.body"))"
     echo "ok $want  $name"
 }
 json() { expect "$1" "$2" -H "Content-Type: application/json" --data-binary "@$work/$3" "${@:4}"; }
 gz() { json "$1" "$2" "$3" -H "Content-Encoding: gzip"; }
-body_has() { grep -q -- "$2" "$work/$1.body" || fail "$1: body lacks '$2': $(head -c 300 "$work/$1.body")"; }
+body_has() {
+    grep -q -- "$2" "$work/$1.body" ||
+        fail "$1: body lacks '$2': $(head -c 300 "$work/$1.body")"
+}
 head_has() { grep -qi -- "^$2" "$work/$1.head" || fail "$1: no header '$2'"; }
 
 # OTLP/JSON
@@ -165,7 +169,8 @@ body_has bomb 'max_request_body_size'
 after=$(hwm)
 grew=$((after - before))
 [ "$grew" -lt "$bound" ] || fail "bomb: VmHWM grew by $grew KiB (from $before KiB; bound $bound)"
-pass "a $(stat -c %s "$work/bomb.gz")-byte gzip body inflating to 1 GiB: 413, VmHWM grew by $grew KiB (bound $bound)"
+pass "a $(stat -c %s "$work/bomb.gz")-byte gzip body inflating to 1 GiB: 413," \
+    "VmHWM grew by $grew KiB (bound $bound)"
 
 # An identity body declared larger than the limit is refused before it is read.
 head -c $((9 * 1024 * 1024)) /dev/zero >"$work/big.bin"

@@ -131,8 +131,10 @@ expect 10 otelcol_exporter_queue_capacity "$EXP* 321"
 expect 10 otelcol_exporter_queue_size "$EXP* 0"
 # The batch processor's histogram: every span went through one batch, and the bucket bounds are
 # written as the Go collector writes them (le="10", not le="1e+01").
-expect 10 'otelcol_processor_batch_batch_send_size_sum' "k8s_node_name=node-a,processor=batch,*$N_SPANS"
-expect 10 'count(otelcol_processor_batch_batch_send_size_bucket{processor="batch",le=~"10|100000|.Inf"})' " 3"
+expect 10 'otelcol_processor_batch_batch_send_size_sum' \
+    "k8s_node_name=node-a,processor=batch,*$N_SPANS"
+bucket='otelcol_processor_batch_batch_send_size_bucket{processor="batch",le=~"10|100000|.Inf"}'
+expect 10 "count($bucket)" " 3"
 
 # Process metrics: present, the counters with _total, and plausible.
 RES='k8s_node_name=node-a,service_name=cotel-agent,service_version=*'
