@@ -1,8 +1,9 @@
 /*
  * OTLP/JSON codec: walks protobuf-c message descriptors to write a message as
- * OTLP/JSON and to build a message from OTLP/JSON, so one piece of code serves
- * every message of the schema. The parser is hand-written: it fills messages
- * directly, keeps 64-bit integers exact and knows the field path of each error.
+ * OTLP/JSON and to turn OTLP/JSON into protobuf bytes, so one piece of code
+ * serves every message of the schema. The parser is hand-written: it writes
+ * the wire format directly, keeps 64-bit integers exact and knows the field
+ * path of each error.
  */
 #include "otlp_json.h"
 
@@ -20,9 +21,8 @@
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
 /* ---------------------------------------------------------------------------
- * Arena. Everything a conversion allocates (messages unpacked by protobuf-c,
- * messages built from JSON, their strings and arrays) lives in one arena that
- * is freed in one call, so no error path walks a half-built message tree.
+ * Arena. The encoder's message unpacked by protobuf-c, with its strings and
+ * arrays, lives in one arena that is freed in one call.
  */
 
 #define ARENA_ALIGN       16
@@ -587,9 +587,18 @@ static void emit_message(enc_t *e, const ProtobufCMessage *m)
 }
 
 /* ---------------------------------------------------------------------------
- * Decoder: OTLP/JSON -> protobuf-c message in the arena -> protobuf bytes.
- * Recursion follows the nesting of the input and is bounded by
+ * Decoder: OTLP/JSON -> protobuf bytes, written into the caller's buffer as
+ * the input is read. No protobuf-c structure is built: those take hundreds of
+ * bytes per message, so a request of empty spans would need some 75 times its
+ * own size. Recursion follows the nesting of the input and is bounded by
  * CT_OTLP_JSON_MAX_DEPTH, checked before each object or array is entered.
+ *
+ * The bytes are those protobuf_c_message_pack would write for the message
+ * (the unit test compares them): fields in descriptor order whatever the order
+ * of the members, the last of repeated members winning, a oneof holding its
+ * last member, proto3 fields at their default value left out. Each open
+ * message records where each of its fields went; only when the input was out
+ * of order or repeated a member does it have to rearrange them as it closes.
  */
 
 typedef struct path_elem {
@@ -597,10 +606,30 @@ typedef struct path_elem {
     size_t index;
 } path_elem_t;
 
+/* Where a field of an open message was written in out; len 0: nowhere. */
+typedef struct slot {
+    size_t off;
+    size_t len;
+} slot_t;
+
+/* A message being read. */
+typedef struct frame {
+    const ProtobufCMessageDescriptor *desc;
+    size_t base;   /* offset in out of its first field */
+    size_t slots;  /* index in dec.slots of the slot of desc->fields[0] */
+    int last;      /* descriptor index of the field written last, -1 for none */
+    int unordered; /* a field came after a later one, or replaced a value */
+} frame_t;
+
 typedef struct dec {
     const char *start, *p, *end;
-    arena_t *arena;
-    ct_buf_t stack; /* elements of the arrays being read, see read_repeated */
+    ct_buf_t *out;
+    size_t len;     /* out->len, or what it would be once out is full */
+    ct_buf_t text;  /* unescaped or NUL-terminated text of a string, see read_string */
+    ct_buf_t num;   /* NUL-terminated copy of a long number, for strtod */
+    ct_buf_t slots; /* slot_t arrays of the open messages, the innermost last */
+    ct_buf_t aside; /* fields set aside while a message's are put in order */
+    int full;       /* out met its limit: bytes are only counted */
     int depth;
     size_t path_len;
     path_elem_t path[CT_OTLP_JSON_MAX_DEPTH + 1];
@@ -608,7 +637,7 @@ typedef struct dec {
     size_t errlen;
 } dec_t;
 
-/* Element storage for any field type, to read one array element into. */
+/* One scalar value, in the C type protobuf-c gives its field. */
 typedef union elem {
     int32_t i32;
     uint32_t u32;
@@ -618,9 +647,6 @@ typedef union elem {
     double d;
     protobuf_c_boolean b;
     int e;
-    char *s;
-    ProtobufCBinaryData bd;
-    ProtobufCMessage *m;
 } elem_t;
 
 static void err_append(char *err, size_t errlen, size_t *n, const char *fmt, ...)
@@ -844,17 +870,18 @@ static size_t put_utf8(char *o, unsigned cp)
 
 /*
  * Decodes the escapes of a string's raw content (already checked for UTF-8)
- * into the arena. Escapes never grow the text, so n + 1 bytes suffice. An
- * unpaired UTF-16 surrogate (as JavaScript clients produce when cutting a
- * string) becomes U+FFFD rather than failing the request.
+ * into d->text, NUL-terminated. Escapes never grow the text, so n + 1 bytes
+ * suffice. An unpaired UTF-16 surrogate (as JavaScript clients produce when
+ * cutting a string) becomes U+FFFD rather than failing the request.
  */
 static int unescape(dec_t *d, const char *s, size_t n, const char **out, size_t *outn)
 {
-    char *o = arena_alloc(d->arena, n + 1);
     size_t k = 0;
 
-    if (o == NULL)
+    d->text.len = 0;
+    if (ct_buf_reserve(&d->text, n + 1) != 0)
         return no_memory(d);
+    char *o = (char *)d->text.data;
     for (size_t i = 0; i < n;) {
         if (s[i] != '\\') {
             o[k++] = s[i++];
@@ -915,7 +942,8 @@ static int unescape(dec_t *d, const char *s, size_t n, const char **out, size_t 
 /*
  * Reads the string at the cursor (an opening quote), checking control
  * characters and UTF-8. Without escapes and without copy, *s points into the
- * input (not NUL-terminated); otherwise it is a NUL-terminated arena copy.
+ * input (not NUL-terminated); otherwise it is a NUL-terminated copy in
+ * d->text, valid until the next string is read.
  */
 static int read_string(dec_t *d, int copy, const char **s, size_t *n)
 {
@@ -953,12 +981,12 @@ static int read_string(dec_t *d, int copy, const char **s, size_t *n)
     if (escaped)
         return unescape(d, (const char *)begin, raw, s, n);
     if (copy) {
-        char *c = arena_alloc(d->arena, raw + 1);
-        if (c == NULL)
+        d->text.len = 0;
+        if (ct_buf_reserve(&d->text, raw + 1) != 0)
             return no_memory(d);
-        memcpy(c, begin, raw);
-        c[raw] = '\0';
-        *s = c;
+        memcpy(d->text.data, begin, raw);
+        d->text.data[raw] = '\0';
+        *s = (const char *)d->text.data;
     } else {
         *s = (const char *)begin;
     }
@@ -1035,14 +1063,18 @@ static int read_numeric_text(dec_t *d, const char *want, const char **s, size_t 
     return dec_fail(d, -EINVAL, "expected %s, got %s", want, kind_of(c));
 }
 
-/* strtod needs a terminated copy; numbers are short, the arena takes the rare long one. */
+/* strtod needs a terminated copy; numbers are short, d->num takes the rare long one. */
 static int text_to_double(dec_t *d, const char *s, size_t n, double *out)
 {
     char local[64];
     char *buf = local;
 
-    if (n >= sizeof(local) && (buf = arena_alloc(d->arena, n + 1)) == NULL)
-        return no_memory(d);
+    if (n >= sizeof(local)) {
+        d->num.len = 0;
+        if (ct_buf_reserve(&d->num, n + 1) != 0)
+            return no_memory(d);
+        buf = (char *)d->num.data;
+    }
     memcpy(buf, s, n);
     buf[n] = '\0';
     *out = strtod(buf, NULL);
@@ -1200,8 +1232,202 @@ static int read_enum(dec_t *d, const ProtobufCFieldDescriptor *f, int *dst)
     return 0;
 }
 
-static int read_hex_id(dec_t *d, size_t size, ProtobufCBinaryData *dst)
+/*
+ * The writer. d->len is the length out would have: out->len, until out meets
+ * the caller's limit. From then on (d->full) bytes are only counted, and the
+ * reader goes on: an invalid request is still reported as such, and the final
+ * length tells whether the message fits once its replaced values are dropped.
+ */
+static int w_reserve(dec_t *d, size_t n)
 {
+    int rc = d->full ? 0 : ct_buf_reserve(d->out, n);
+
+    if (rc == -E2BIG)
+        d->full = 1;
+    return rc == 0 || rc == -E2BIG ? 0 : no_memory(d);
+}
+
+static void w_set_len(dec_t *d, size_t len)
+{
+    d->len = len;
+    if (!d->full)
+        d->out->len = len;
+}
+
+static int w_bytes(dec_t *d, const void *p, size_t n)
+{
+    int rc = w_reserve(d, n);
+
+    if (rc == 0 && !d->full && n > 0)
+        memcpy(d->out->data + d->len, p, n);
+    if (rc == 0)
+        w_set_len(d, d->len + n);
+    return rc;
+}
+
+static size_t varint_pack(uint64_t v, uint8_t *o)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t key_pack(const ProtobufCFieldDescriptor *f, ProtobufCWireType wire, uint8_t *o)
+{
+    return varint_pack((uint64_t)f->id << 3 | (uint64_t)wire, o);
+}
+
+/* The key of a length-delimited field and a length of n: n bytes of it follow. */
+static int w_key_len(dec_t *d, const ProtobufCFieldDescriptor *f, size_t n)
+{
+    uint8_t buf[24];
+    size_t k = key_pack(f, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, buf);
+    k += varint_pack(n, buf + k);
+    return w_bytes(d, buf, k);
+}
+
+/*
+ * Starts a length-delimited value of a length not known yet: the key and one
+ * byte of length, which w_close_len widens, moving the value along, when the
+ * value turns out longer than 127 bytes.
+ */
+static int w_open_len(dec_t *d, const ProtobufCFieldDescriptor *f, size_t *start)
+{
+    uint8_t buf[12];
+    size_t k = key_pack(f, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, buf);
+    int rc;
+
+    buf[k++] = 0;
+    rc = w_bytes(d, buf, k);
+    *start = d->len;
+    return rc;
+}
+
+static int w_close_len(dec_t *d, size_t start)
+{
+    size_t n = d->len - start;
+    size_t k = varint_size(n);
+    int rc;
+
+    if (k > 1 && (rc = w_reserve(d, k - 1)) != 0)
+        return rc;
+    if (!d->full && k > 1)
+        memmove(d->out->data + start + k - 1, d->out->data + start, n);
+    if (!d->full)
+        varint_pack(n, d->out->data + start - 1);
+    w_set_len(d, d->len + k - 1);
+    return 0;
+}
+
+/* A scalar as protobuf-c packs it; without its key inside a packed array. */
+static int w_scalar(dec_t *d, const ProtobufCFieldDescriptor *f, const elem_t *v, int keyed)
+{
+    ProtobufCWireType wire = PROTOBUF_C_WIRE_TYPE_VARINT;
+    uint8_t buf[24];
+    size_t n = 0, width = 0;
+    uint64_t u;
+
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_ENUM:
+        u = (uint64_t)(int64_t)v->i32; /* a negative one takes ten bytes, as an int64 */
+        break;
+    case PROTOBUF_C_TYPE_SINT32:
+        u = v->i32 < 0 ? ~((uint32_t)v->i32 << 1) : (uint32_t)v->i32 << 1;
+        break;
+    case PROTOBUF_C_TYPE_SINT64:
+        u = v->i64 < 0 ? ~((uint64_t)v->i64 << 1) : (uint64_t)v->i64 << 1;
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+        u = v->u32;
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_UINT64:
+        u = v->u64;
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        u = v->b != 0;
+        break;
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        wire = PROTOBUF_C_WIRE_TYPE_32BIT;
+        width = 4;
+        u = v->u32;
+        break;
+    default: /* FIXED64, SFIXED64, DOUBLE */
+        wire = PROTOBUF_C_WIRE_TYPE_64BIT;
+        width = 8;
+        u = v->u64;
+        break;
+    }
+
+    if (keyed)
+        n = key_pack(f, wire, buf);
+    if (width == 0)
+        n += varint_pack(u, buf + n);
+    for (size_t i = 0; i < width; i++) /* little-endian, whatever the host */
+        buf[n++] = (uint8_t)(u >> (8 * i));
+    return w_bytes(d, buf, n);
+}
+
+/* Whether proto3 leaves the value out: zero, compared the way protobuf-c does (-0.0 too). */
+static int scalar_is_zero(ProtobufCType t, const elem_t *v)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_FLOAT:
+        return v->f == 0;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return v->d == 0;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return v->u64 == 0;
+    case PROTOBUF_C_TYPE_BOOL:
+        return !v->b;
+    default:
+        return v->u32 == 0;
+    }
+}
+
+static int read_string_field(dec_t *d, const ProtobufCFieldDescriptor *f, int *zero)
+{
+    const char *s;
+    size_t n;
+    int rc;
+    char c;
+
+    if ((c = peek(d)) != '"')
+        return dec_fail(d, -EINVAL, "expected a string, got %s", kind_of(c));
+    if ((rc = read_string(d, 0, &s, &n)) != 0)
+        return rc;
+    if (memchr(s, '\0', n))
+        return dec_fail(d, -EINVAL, "string contains a NUL character");
+    *zero = n == 0;
+    if ((rc = w_key_len(d, f, n)) != 0)
+        return rc;
+    return w_bytes(d, s, n);
+}
+
+static int read_hex_id(dec_t *d, const ProtobufCFieldDescriptor *f, size_t size, int *zero)
+{
+    uint8_t b[16];
     const char *s;
     size_t n;
     int rc;
@@ -1212,25 +1438,21 @@ static int read_hex_id(dec_t *d, size_t size, ProtobufCBinaryData *dst)
     if ((rc = read_string(d, 0, &s, &n)) != 0)
         return rc;
     if (n == 0) { /* the empty id means "no id" */
-        dst->len = 0;
-        dst->data = NULL;
-        return 0;
+        *zero = 1;
+        return w_key_len(d, f, 0);
     }
-    if (n != size * 2)
+    if (n != size * 2 || size > sizeof(b))
         return dec_fail(d, -EINVAL, "not a %zu-character hex string", size * 2);
 
-    uint8_t *b = arena_alloc(d->arena, size);
-    if (b == NULL)
-        return no_memory(d);
     for (size_t i = 0; i < size; i++) {
         int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return dec_fail(d, -EINVAL, "not a %zu-character hex string", size * 2);
         b[i] = (uint8_t)(hi << 4 | lo);
     }
-    dst->len = size;
-    dst->data = b;
-    return 0;
+    if ((rc = w_key_len(d, f, size)) != 0)
+        return rc;
+    return w_bytes(d, b, size);
 }
 
 static int b64_value(char c)
@@ -1248,11 +1470,15 @@ static int b64_value(char c)
     return -1;
 }
 
-/* Standard or URL-safe alphabet, padding optional, as proto3 JSON readers accept. */
-static int read_base64(dec_t *d, ProtobufCBinaryData *dst)
+/*
+ * Standard or URL-safe alphabet, padding optional, as proto3 JSON readers
+ * accept. Decoded straight into out, after a length widened once known.
+ */
+static int read_base64(dec_t *d, const ProtobufCFieldDescriptor *f, int *zero)
 {
     const char *s;
-    size_t n;
+    size_t n, start, k = 0;
+    uint32_t acc = 0;
     int rc;
 
     if (peek(d) != '"')
@@ -1264,90 +1490,94 @@ static int read_base64(dec_t *d, ProtobufCBinaryData *dst)
     if (n % 4 == 1)
         return dec_fail(d, -EINVAL, "not valid base64");
 
-    uint8_t *b = arena_alloc(d->arena, n / 4 * 3 + 2);
-    size_t k = 0;
-    uint32_t acc = 0;
-    if (b == NULL)
-        return no_memory(d);
+    if ((rc = w_open_len(d, f, &start)) != 0 || (rc = w_reserve(d, n / 4 * 3 + 2)) != 0)
+        return rc;
+    uint8_t *b = d->full ? NULL : d->out->data + d->len;
     for (size_t i = 0; i < n; i++) {
         int v = b64_value(s[i]);
         if (v < 0)
             return dec_fail(d, -EINVAL, "not valid base64");
         acc = acc << 6 | (uint32_t)v;
+        if (i % 4 == 3 && b) {
+            b[k] = (uint8_t)(acc >> 16);
+            b[k + 1] = (uint8_t)(acc >> 8);
+            b[k + 2] = (uint8_t)acc;
+        }
         if (i % 4 == 3) {
-            b[k++] = (uint8_t)(acc >> 16);
-            b[k++] = (uint8_t)(acc >> 8);
-            b[k++] = (uint8_t)acc;
+            k += 3;
             acc = 0;
         }
     }
-    if (n % 4 == 2) {
-        b[k++] = (uint8_t)(acc >> 4);
-    } else if (n % 4 == 3) {
-        b[k++] = (uint8_t)(acc >> 10);
-        b[k++] = (uint8_t)(acc >> 2);
+    if (n % 4 == 2 && b) {
+        b[k] = (uint8_t)(acc >> 4);
+    } else if (n % 4 == 3 && b) {
+        b[k] = (uint8_t)(acc >> 10);
+        b[k + 1] = (uint8_t)(acc >> 2);
     }
-    dst->len = k;
-    dst->data = k ? b : NULL;
-    return 0;
+    k += n % 4 == 0 ? 0 : n % 4 - 1;
+    w_set_len(d, d->len + k);
+    *zero = k == 0;
+    return w_close_len(d, start);
 }
 
-static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc,
+                        const ProtobufCFieldDescriptor *f);
 
-/* Reads one (non-null) value of field f into dst, which has f's C type. */
-static int read_value(dec_t *d, const ProtobufCFieldDescriptor *f, void *dst)
+/*
+ * Reads one (non-null) value of field f and writes it, keyed unless it goes
+ * in a packed array. *zero tells whether proto3 would leave it out.
+ */
+static int read_value(dec_t *d, const ProtobufCFieldDescriptor *f, int keyed, int *zero)
 {
-    const char *s;
-    size_t n;
+    elem_t v;
     int rc;
     char c;
 
+    memset(&v, 0, sizeof(v));
+    *zero = 0;
     switch (f->type) {
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
-        return read_floating(d, f, dst);
+        rc = read_floating(d, f, &v);
+        break;
     case PROTOBUF_C_TYPE_ENUM:
-        return read_enum(d, f, dst);
+        rc = read_enum(d, f, &v.e);
+        break;
     case PROTOBUF_C_TYPE_BOOL:
         c = peek(d);
         if (c != 't' && c != 'f')
             return dec_fail(d, -EINVAL, "expected true or false, got %s", kind_of(c));
         rc = read_literal(d, c == 't' ? "true" : "false");
-        *(protobuf_c_boolean *)dst = c == 't';
-        return rc;
+        v.b = c == 't';
+        break;
     case PROTOBUF_C_TYPE_STRING:
-        if ((c = peek(d)) != '"')
-            return dec_fail(d, -EINVAL, "expected a string, got %s", kind_of(c));
-        if ((rc = read_string(d, 1, &s, &n)) != 0)
-            return rc;
-        if (memchr(s, '\0', n))
-            return dec_fail(d, -EINVAL, "string contains a NUL character");
-        *(const char **)dst = s;
-        return 0;
+        return read_string_field(d, f, zero);
     case PROTOBUF_C_TYPE_BYTES:
         if (hex_id_size(f))
-            return read_hex_id(d, hex_id_size(f), dst);
-        return read_base64(d, dst);
+            return read_hex_id(d, f, hex_id_size(f), zero);
+        return read_base64(d, f, zero);
     case PROTOBUF_C_TYPE_MESSAGE:
-        return read_message(d, f->descriptor, dst);
+        return read_message(d, f->descriptor, f);
     default:
-        return read_integer(d, f, dst);
+        rc = read_integer(d, f, &v);
+        break;
     }
+    if (rc != 0)
+        return rc;
+    *zero = scalar_is_zero(f->type, &v);
+    return w_scalar(d, f, &v, keyed);
 }
 
 /*
- * Reads a JSON array into a repeated field. Elements are collected on
- * d->stack, shared by all nesting levels (an inner array is complete before
- * the outer one goes on), then copied once into an arena array of exact size.
+ * Reads a JSON array into a repeated field: one keyed value per element, or
+ * for a packed field one key and length before all of them. An empty array
+ * writes nothing.
  */
-static int read_repeated(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+static int read_repeated(dec_t *d, const ProtobufCFieldDescriptor *f)
 {
-    uint8_t *base = (uint8_t *)m;
-    size_t esz = elem_size(f->type);
-    size_t first = d->stack.len;
-    size_t count = 0;
-    void *arr = NULL;
-    int rc;
+    int packed = (f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) != 0;
+    size_t start = 0, count = 0;
+    int rc, zero;
     char c = peek(d);
 
     if (c != '[')
@@ -1358,49 +1588,38 @@ static int read_repeated(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDesc
 
     if (peek(d) == ']') {
         d->p++;
-    } else {
-        for (;;) {
-            elem_t el;
-            memset(&el, 0, sizeof(el));
-            d->path[d->path_len++] = (path_elem_t){NULL, count};
-            if (peek(d) == 'n')
-                rc = dec_fail(d, -EINVAL, "null is not allowed in an array");
-            else
-                rc = read_value(d, f, &el);
-            d->path_len--;
-            if (rc == 0)
-                rc = ct_buf_append(&d->stack, &el, esz) == 0 ? 0 : no_memory(d);
-            if (rc != 0)
-                goto out;
-            count++;
+        goto done;
+    }
+    if (packed && (rc = w_open_len(d, f, &start)) != 0)
+        return rc;
+    for (;;) {
+        d->path[d->path_len++] = (path_elem_t){NULL, count};
+        if (peek(d) == 'n')
+            rc = dec_fail(d, -EINVAL, "null is not allowed in an array");
+        else
+            rc = read_value(d, f, !packed, &zero);
+        d->path_len--;
+        if (rc != 0)
+            return rc;
+        count++;
 
-            c = peek(d);
-            if (c == ',') {
-                d->p++;
-                continue;
-            }
-            if (c == ']') {
-                d->p++;
-                break;
-            }
-            rc = syntax_error(d, "expected ',' or ']'");
-            goto out;
+        c = peek(d);
+        if (c == ',') {
+            d->p++;
+            continue;
         }
+        if (c == ']') {
+            d->p++;
+            break;
+        }
+        return syntax_error(d, "expected ',' or ']'");
     }
+    if (packed && (rc = w_close_len(d, start)) != 0)
+        return rc;
 
-    if (count && (arr = arena_alloc(d->arena, count * esz)) == NULL) {
-        rc = no_memory(d);
-        goto out;
-    }
-    if (count)
-        memcpy(arr, d->stack.data + first, count * esz);
-    *(size_t *)(base + f->quantifier_offset) = count;
-    *(void **)(base + f->offset) = arr;
+done:
     d->depth--;
-
-out:
-    d->stack.len = first;
-    return rc;
+    return 0;
 }
 
 /* Matches a member name against a field: its lowerCamelCase JSON name or its proto name. */
@@ -1436,27 +1655,137 @@ static const ProtobufCFieldDescriptor *find_field(const ProtobufCMessageDescript
     return NULL;
 }
 
-/* Reads a singular field's value and marks it present the way protobuf-c expects. */
-static int read_singular(dec_t *d, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+static slot_t *frame_slot(dec_t *d, const frame_t *fr, size_t i)
 {
-    uint8_t *base = (uint8_t *)m;
-    int rc = read_value(d, f, base + f->offset);
-    if (rc != 0)
-        return rc;
+    return (slot_t *)d->slots.data + fr->slots + i;
+}
 
-    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-        *(uint32_t *)(base + f->quantifier_offset) = f->id;
-    else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
-             f->type != PROTOBUF_C_TYPE_MESSAGE)
-        *(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
+/* Opens a message whose fields start at the end of out. */
+static int frame_open(dec_t *d, frame_t *fr, const ProtobufCMessageDescriptor *desc)
+{
+    size_t size = desc->n_fields * sizeof(slot_t);
+
+    *fr =
+        (frame_t){.desc = desc, .base = d->len, .slots = d->slots.len / sizeof(slot_t), .last = -1};
+    if (ct_buf_reserve(&d->slots, size) != 0)
+        return no_memory(d);
+    if (size > 0)
+        memset(d->slots.data + d->slots.len, 0, size);
+    d->slots.len += size;
     return 0;
 }
 
-static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+/* A value protobuf-c would have overwritten: its bytes stay until the message closes. */
+static void frame_drop(dec_t *d, frame_t *fr, size_t i)
 {
-    ProtobufCMessage *m;
+    slot_t *s = frame_slot(d, fr, i);
+
+    if (s->len > 0) {
+        s->len = 0;
+        fr->unordered = 1;
+    }
+}
+
+/*
+ * Puts the message's fields in descriptor order and drops the replaced
+ * values. The largest field moves in place and the others are set aside
+ * first, so at most half the message is copied aside.
+ */
+static int frame_order(dec_t *d, frame_t *fr)
+{
+    size_t n = fr->desc->n_fields, big = n, total = 0, big_at = 0, pos, from = 0;
+    const slot_t *sl = frame_slot(d, fr, 0);
+    uint8_t *data;
+
+    for (size_t i = 0; i < n; i++) {
+        if (sl[i].len > 0 && (big == n || sl[i].len > sl[big].len))
+            big = i;
+    }
+    d->aside.len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == big)
+            big_at = fr->base + total;
+        total += sl[i].len;
+        if (sl[i].len == 0 || i == big || d->full)
+            continue;
+        if (ct_buf_append(&d->aside, d->out->data + sl[i].off, sl[i].len) != 0)
+            return no_memory(d);
+    }
+    if (d->full) /* only the length counts now */
+        goto out;
+
+    data = d->out->data;
+    if (big < n)
+        memmove(data + big_at, data + sl[big].off, sl[big].len);
+    pos = fr->base;
+    for (size_t i = 0; i < n; i++) {
+        if (sl[i].len > 0 && i != big) {
+            memcpy(data + pos, d->aside.data + from, sl[i].len);
+            from += sl[i].len;
+        }
+        pos += sl[i].len;
+    }
+out:
+    w_set_len(d, fr->base + total);
+    return 0;
+}
+
+/*
+ * Reads the value of member f of the message and records where it went. An
+ * earlier value of the field, or of another member of its oneof, is dropped:
+ * protobuf-c would have overwritten it.
+ */
+static int read_field(dec_t *d, frame_t *fr, const ProtobufCFieldDescriptor *f)
+{
+    const ProtobufCMessageDescriptor *desc = fr->desc;
+    size_t i = (size_t)(f - desc->fields), at = d->len;
+    int rc, zero = 0;
+
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+        for (size_t j = 0; j < desc->n_fields; j++) {
+            const ProtobufCFieldDescriptor *g = &desc->fields[j];
+            if ((g->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                g->quantifier_offset == f->quantifier_offset)
+                frame_drop(d, fr, j);
+        }
+    } else {
+        frame_drop(d, fr, i);
+    }
+
+    if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        rc = read_repeated(d, f);
+    else
+        rc = read_value(d, f, 1, &zero);
+    if (rc != 0)
+        return rc;
+
+    /*
+     * proto3 leaves out a field at its default value, but not a oneof member.
+     * (A proto2 required field the input leaves out is not written, where
+     * protobuf-c would write its default; no OTLP message has one.)
+     */
+    if (zero && f->label == PROTOBUF_C_LABEL_NONE && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        w_set_len(d, at);
+    if (d->len > at) {
+        *frame_slot(d, fr, i) = (slot_t){at, d->len - at};
+        if ((int)i <= fr->last)
+            fr->unordered = 1;
+        else
+            fr->last = (int)i;
+    }
+    return 0;
+}
+
+/*
+ * Reads a JSON object as a message of type desc: for field f, keyed and
+ * length-delimited, or bare for the request itself (f NULL).
+ */
+static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc,
+                        const ProtobufCFieldDescriptor *f)
+{
+    frame_t fr;
     const char *key;
-    size_t keylen;
+    size_t keylen, start = 0;
     int rc;
     char c = peek(d);
 
@@ -1465,9 +1794,10 @@ static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc, Protob
     if ((rc = enter(d)) != 0)
         return rc;
     d->p++;
-    if ((m = arena_alloc(d->arena, desc->sizeof_message)) == NULL)
-        return no_memory(d);
-    protobuf_c_message_init(desc, m);
+    if (f && (rc = w_open_len(d, f, &start)) != 0)
+        return rc;
+    if ((rc = frame_open(d, &fr, desc)) != 0)
+        return rc;
 
     if (peek(d) == '}') {
         d->p++;
@@ -1482,17 +1812,14 @@ static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc, Protob
             return syntax_error(d, "expected ':'");
         d->p++;
 
-        const ProtobufCFieldDescriptor *f = find_field(desc, key, keylen);
-        if (f == NULL) {
+        const ProtobufCFieldDescriptor *mf = find_field(desc, key, keylen);
+        if (mf == NULL) {
             rc = skip_value(d); /* unknown fields are ignored */
         } else if (peek(d) == 'n') {
             rc = read_literal(d, "null"); /* null means absent */
         } else {
-            d->path[d->path_len++] = (path_elem_t){f, 0};
-            if (f->label == PROTOBUF_C_LABEL_REPEATED)
-                rc = read_repeated(d, m, f);
-            else
-                rc = read_singular(d, m, f);
+            d->path[d->path_len++] = (path_elem_t){mf, 0};
+            rc = read_field(d, &fr, mf);
             d->path_len--;
         }
         if (rc != 0)
@@ -1511,9 +1838,11 @@ static int read_message(dec_t *d, const ProtobufCMessageDescriptor *desc, Protob
     }
 
 done:
+    if (fr.unordered && (rc = frame_order(d, &fr)) != 0)
+        return rc;
+    d->slots.len = fr.slots * sizeof(slot_t);
     d->depth--;
-    *out = m;
-    return 0;
+    return f ? w_close_len(d, start) : 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -1569,41 +1898,52 @@ int ct_otlp_json_encode(ct_signal_t sig, const uint8_t *pb, size_t len, ct_buf_t
     return ct_otlp_json_encode_desc(d, pb, len, out, err, errlen);
 }
 
+/* One reading of the whole input, writing from out->len on. */
+static int decode_pass(dec_t *d, const ProtobufCMessageDescriptor *desc)
+{
+    int rc;
+
+    d->p = d->start;
+    d->len = d->out->len;
+    d->full = 0;
+    d->depth = 0;
+    d->path_len = 0;
+    d->slots.len = 0;
+    if (peek(d) != '{')
+        return dec_fail(d, -EINVAL, "expected a JSON object, got %s", kind_of(peek(d)));
+    if ((rc = read_message(d, desc, NULL)) != 0)
+        return rc;
+    if (peek(d) != '\0')
+        return syntax_error(d, "unexpected data after the object");
+    return 0;
+}
+
 int ct_otlp_json_decode_desc(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
                              ct_buf_t *out, char *err, size_t errlen)
 {
-    arena_t arena;
-    dec_t d = {
-        .start = json, .p = json, .end = json + len, .arena = &arena, .err = err, .errlen = errlen};
-    ProtobufCMessage *msg = NULL;
+    dec_t d = {.start = json, .end = json + len, .out = out, .err = err, .errlen = errlen};
+    size_t mark = out->len, max = out->max;
     int rc;
 
     if (err && errlen)
         err[0] = '\0';
-    arena_init(&arena);
-
-    if (peek(&d) != '{') {
-        rc = dec_fail(&d, -EINVAL, "expected a JSON object, got %s", kind_of(peek(&d)));
-        goto out;
-    }
-    if ((rc = read_message(&d, desc, &msg)) != 0)
-        goto out;
-    if (peek(&d) != '\0') {
-        rc = syntax_error(&d, "unexpected data after the object");
-        goto out;
+    rc = decode_pass(&d, desc);
+    if (rc == 0 && max && d.len > max) {
+        rc = dec_fail(&d, -E2BIG, "message too large");
+    } else if (rc == 0 && d.full) {
+        /* Past the limit only on the way, with values replaced later: again, storing all. */
+        out->len = mark;
+        out->max = 0;
+        rc = decode_pass(&d, desc);
+        out->max = max;
     }
 
-    size_t size = protobuf_c_message_get_packed_size(msg);
-    if ((rc = ct_buf_reserve(out, size)) != 0) {
-        dec_fail(&d, rc, "%s", rc == -E2BIG ? "message too large" : "out of memory");
-        goto out;
-    }
-    if (size > 0) /* an empty request packs to nothing; out->data may still be NULL */
-        out->len += protobuf_c_message_pack(msg, out->data + out->len);
-
-out:
-    ct_buf_free(&d.stack);
-    arena_free(&arena);
+    if (rc != 0)
+        out->len = mark;
+    ct_buf_free(&d.text);
+    ct_buf_free(&d.num);
+    ct_buf_free(&d.slots);
+    ct_buf_free(&d.aside);
     return rc;
 }
 

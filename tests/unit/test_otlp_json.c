@@ -957,6 +957,276 @@ static void test_mutations(void)
     CHECK(rejected > 1000);
 }
 
+/* Whether pb holds exactly what protobuf-c packs for m. */
+static int same_as_pack(const ct_buf_t *pb, const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *want = malloc(len ? len : 1);
+    int same = want != NULL && protobuf_c_message_pack(m, want) == len && pb->len == len &&
+               (len == 0 || memcmp(pb->data, want, len) == 0);
+    free(want);
+    return same;
+}
+
+/* A string of n copies of c, NUL-terminated (malloc'd). */
+static char *repeat(char c, size_t n)
+{
+    char *s = malloc(n + 1);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+/*
+ * The hostile request of millions of empty spans, at a million (3 MB of
+ * JSON): the decoder writes protobuf as it reads, keeping nothing per span,
+ * and the bytes are those protobuf-c packs for the same message.
+ */
+static void test_many_empty_spans(void)
+{
+    size_t n = 1000000;
+    ct_buf_t json = {0}, pb = {0};
+    char err[256] = "";
+
+    ct_buf_puts(&json, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{}");
+    for (size_t i = 1; i < n; i++)
+        ct_buf_puts(&json, ",{}");
+    ct_buf_puts(&json, "]}]}]}");
+    CHECK_EQ_INT(ct_otlp_json_decode(CT_SIGNAL_TRACES, (const char *)json.data, json.len, &pb, err,
+                                     sizeof(err)),
+                 0);
+
+    /* The same message for protobuf-c, its span pointers all at one empty span. */
+    Span empty;
+    opentelemetry__proto__trace__v1__span__init(&empty);
+    Span **spans = malloc(n * sizeof(*spans));
+    for (size_t i = 0; i < n; i++)
+        spans[i] = &empty;
+    Opentelemetry__Proto__Trace__V1__ScopeSpans ss;
+    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+    ss.n_spans = n;
+    ss.spans = spans;
+    Opentelemetry__Proto__Trace__V1__ScopeSpans *sss[1] = {&ss};
+    Opentelemetry__Proto__Trace__V1__ResourceSpans rs;
+    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+    rs.n_scope_spans = 1;
+    rs.scope_spans = sss;
+    Opentelemetry__Proto__Trace__V1__ResourceSpans *rss[1] = {&rs};
+    TraceRequest req;
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+    req.n_resource_spans = 1;
+    req.resource_spans = rss;
+    CHECK(same_as_pack(&pb, &req.base));
+
+    free(spans);
+    ct_buf_free(&pb);
+    ct_buf_free(&json);
+}
+
+/*
+ * Members out of field order, members given twice, a oneof given two
+ * members, a value set back to its default, values longer than 127 and
+ * 16383 bytes: the bytes are still those protobuf-c packs for the message
+ * where each later value overwrote the earlier one.
+ */
+static void test_member_order_and_repeats(void)
+{
+    char *big = repeat('x', 20000);
+    char *text = malloc(strlen(big) + 1024);
+    ct_buf_t pb = {0};
+    char err[256] = "";
+
+    sprintf(text,
+            "{'resourceSpans':[{'scopeSpans':[{'spans':[{"
+            "'name':'b','kind':3,'traceId':'0102030405060708090a0b0c0d0e0f10','name':'a',"
+            "'status':{'code':2},'droppedLinksCount':7,'droppedLinksCount':0,"
+            "'attributes':[{'key':'x'}],"
+            "'attributes':[{'value':{'stringValue':'s','intValue':'-5'},'key':'k'},"
+            "{'key':'big','value':{'stringValue':'%s'}}],"
+            "'status':{'message':'m'},'kind':null}],'scope':{'name':'lib'}}],"
+            "'schemaUrl':'u','resource':{}}]}",
+            big);
+    char *json = J(text);
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, json, &pb, err, sizeof(err)), 0);
+
+    static uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    AnyValue v[2];
+    KeyValue kv[2];
+    KeyValue *attrs[2] = {&kv[0], &kv[1]};
+    for (int i = 0; i < 2; i++) {
+        opentelemetry__proto__common__v1__any_value__init(&v[i]);
+        opentelemetry__proto__common__v1__key_value__init(&kv[i]);
+        kv[i].value = &v[i];
+    }
+    kv[0].key = "k";
+    v[0].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+    v[0].int_value = -5;
+    kv[1].key = "big";
+    set_string(&v[1], big);
+
+    Opentelemetry__Proto__Trace__V1__Status st;
+    opentelemetry__proto__trace__v1__status__init(&st);
+    st.message = "m";
+    Span span;
+    opentelemetry__proto__trace__v1__span__init(&span);
+    span.trace_id = (ProtobufCBinaryData){16, tid};
+    span.name = "a";
+    span.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
+    span.n_attributes = 2;
+    span.attributes = attrs;
+    span.status = &st;
+
+    Opentelemetry__Proto__Common__V1__InstrumentationScope scope;
+    opentelemetry__proto__common__v1__instrumentation_scope__init(&scope);
+    scope.name = "lib";
+    Span *spans[1] = {&span};
+    Opentelemetry__Proto__Trace__V1__ScopeSpans ss;
+    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+    ss.scope = &scope;
+    ss.n_spans = 1;
+    ss.spans = spans;
+    Opentelemetry__Proto__Resource__V1__Resource res;
+    opentelemetry__proto__resource__v1__resource__init(&res);
+    Opentelemetry__Proto__Trace__V1__ScopeSpans *sss[1] = {&ss};
+    Opentelemetry__Proto__Trace__V1__ResourceSpans rs;
+    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+    rs.resource = &res;
+    rs.n_scope_spans = 1;
+    rs.scope_spans = sss;
+    rs.schema_url = "u";
+    Opentelemetry__Proto__Trace__V1__ResourceSpans *rss[1] = {&rs};
+    TraceRequest req;
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+    req.n_resource_spans = 1;
+    req.resource_spans = rss;
+    CHECK(same_as_pack(&pb, &req.base));
+
+    ct_buf_free(&pb);
+    free(json);
+    free(text);
+    free(big);
+}
+
+/* Packed arrays (one given twice, one empty), a oneof's later member, optional at zero. */
+static void test_packed_and_oneofs(void)
+{
+    char *json = J("{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{"
+                   "'gauge':{'dataPoints':[{}]},'histogram':{'dataPoints':[{"
+                   "'bucketCounts':['1','2'],'explicitBounds':[1,2],'explicitBounds':[0.5,-3],"
+                   "'sum':0,'count':'3','min':null,'max':5}],'aggregationTemporality':2},"
+                   "'name':'h'},{'exponentialHistogram':{'dataPoints':[{'scale':-3,"
+                   "'positive':{'offset':-2,'bucketCounts':['4','0','300']},"
+                   "'negative':{'bucketCounts':[]}}]}}]}]}]}");
+    ct_buf_t pb = {0};
+    char err[256] = "";
+    CHECK_EQ_INT(decode(CT_SIGNAL_METRICS, json, &pb, err, sizeof(err)), 0);
+
+    uint64_t counts[2] = {1, 2}, ecounts[3] = {4, 0, 300};
+    double bounds[2] = {0.5, -3};
+    Opentelemetry__Proto__Metrics__V1__HistogramDataPoint dp;
+    opentelemetry__proto__metrics__v1__histogram_data_point__init(&dp);
+    dp.count = 3;
+    dp._sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___SUM_SUM;
+    dp.sum = 0;
+    dp._max_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT___MAX_MAX;
+    dp.max = 5;
+    dp.n_bucket_counts = 2;
+    dp.bucket_counts = counts;
+    dp.n_explicit_bounds = 2;
+    dp.explicit_bounds = bounds;
+    Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *dps[1] = {&dp};
+    Opentelemetry__Proto__Metrics__V1__Histogram h;
+    opentelemetry__proto__metrics__v1__histogram__init(&h);
+    h.n_data_points = 1;
+    h.data_points = dps;
+    h.aggregation_temporality =
+        OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
+
+    Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets pos, neg;
+    opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__init(&pos);
+    opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__init(&neg);
+    pos.offset = -2;
+    pos.n_bucket_counts = 3;
+    pos.bucket_counts = ecounts;
+    Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint edp;
+    opentelemetry__proto__metrics__v1__exponential_histogram_data_point__init(&edp);
+    edp.scale = -3;
+    edp.positive = &pos;
+    edp.negative = &neg;
+    Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint *edps[1] = {&edp};
+    Opentelemetry__Proto__Metrics__V1__ExponentialHistogram eh;
+    opentelemetry__proto__metrics__v1__exponential_histogram__init(&eh);
+    eh.n_data_points = 1;
+    eh.data_points = edps;
+
+    Opentelemetry__Proto__Metrics__V1__Metric m[2];
+    opentelemetry__proto__metrics__v1__metric__init(&m[0]);
+    opentelemetry__proto__metrics__v1__metric__init(&m[1]);
+    m[0].name = "h";
+    m[0].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+    m[0].histogram = &h;
+    m[1].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM;
+    m[1].exponential_histogram = &eh;
+    Opentelemetry__Proto__Metrics__V1__Metric *ms[2] = {&m[0], &m[1]};
+    Opentelemetry__Proto__Metrics__V1__ScopeMetrics sm;
+    opentelemetry__proto__metrics__v1__scope_metrics__init(&sm);
+    sm.n_metrics = 2;
+    sm.metrics = ms;
+    Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sms[1] = {&sm};
+    Opentelemetry__Proto__Metrics__V1__ResourceMetrics rm;
+    opentelemetry__proto__metrics__v1__resource_metrics__init(&rm);
+    rm.n_scope_metrics = 1;
+    rm.scope_metrics = sms;
+    Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rms[1] = {&rm};
+    MetricsRequest req;
+    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__init(&req);
+    req.n_resource_metrics = 1;
+    req.resource_metrics = rms;
+    CHECK(same_as_pack(&pb, &req.base));
+
+    ct_buf_free(&pb);
+    free(json);
+}
+
+/*
+ * A bounded out limits the message as protobuf-c would pack it: values
+ * replaced later do not count, and an invalid request is reported as invalid
+ * even when it is too large too.
+ */
+static void test_limit_is_on_final_message(void)
+{
+    char *big = repeat('x', 200);
+    char members[512];
+    char err[256] = "";
+    ct_buf_t ref = {0}, out = {.max = 64};
+
+    snprintf(members, sizeof(members), "'name':'%s','name':'short'", big);
+    char *replaced = span_json(members);
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, replaced, &ref, err, sizeof(err)), 0);
+    CHECK(ref.len < 64);
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, replaced, &out, err, sizeof(err)), 0);
+    CHECK(out.len == ref.len && memcmp(out.data, ref.data, ref.len) == 0);
+
+    snprintf(members, sizeof(members), "'name':'%s','kind':'SERVER'", big);
+    char *invalid = span_json(members);
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, invalid, &out, err, sizeof(err)), -EINVAL);
+    CHECK_STR_EQ(err, SPAN_PATH "kind: unknown value \"SERVER\" of enum "
+                                "opentelemetry.proto.trace.v1.Span.SpanKind");
+
+    snprintf(members, sizeof(members), "'name':'%s'", big);
+    char *large = span_json(members);
+    CHECK_EQ_INT(decode(CT_SIGNAL_TRACES, large, &out, err, sizeof(err)), -E2BIG);
+    CHECK_STR_EQ(err, "message too large");
+    CHECK_EQ_INT(out.len, 0);
+
+    free(large);
+    free(invalid);
+    free(replaced);
+    free(big);
+    ct_buf_free(&out);
+    ct_buf_free(&ref);
+}
+
 int main(void)
 {
     test_encode_span();
@@ -972,5 +1242,9 @@ int main(void)
     test_buffers_and_bad_input();
     test_status();
     test_mutations();
+    test_many_empty_spans();
+    test_member_order_and_repeats();
+    test_packed_and_oneofs();
+    test_limit_is_on_final_message();
     return ct_test_report();
 }
