@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What the otlp receiver answers over gRPC to bad input, with exact status codes: truncated and
 # random bodies, wrong wire types, empty requests, empty scopes, oversized messages (plain and
-# gzip), unknown methods, signals with no pipeline, a pipeline that refuses. After each, a good
-# request must still succeed, and in the end exactly the good items are in the file, counted by
-# the receiver.
+# gzip), a gzip bomb that must not grow the process, deflate, corrupt and truncated compressed
+# messages, unknown methods, signals with no pipeline, a pipeline that refuses. After each, a
+# good request must still succeed, and in the end exactly the good items are in the file,
+# counted by the receiver.
 set -euo pipefail
 export LC_ALL=C
 source "$(dirname "$0")/lib/common.sh"
@@ -80,11 +81,77 @@ files.random = Buffer.alloc(512).map(() => {
     x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
     return x & 0xff;
 });
+// Messages compressed here, sent by h2.js with the gRPC compressed flag set.
+const zlib = require('zlib');
+const corrupt = zlib.gzipSync(Buffer.concat(Array(50).fill(good)));
+corrupt.fill(0xff, 12, 20); // inside the deflate data, past the 10-byte gzip header
+const packed = {
+    'deflate-good-traces': zlib.deflateSync(good), // the zlib format: what gRPC calls deflate
+    'gzip-two-members': Buffer.concat([zlib.gzipSync(good.subarray(0, 10)),
+        zlib.gzipSync(good.subarray(10))]),
+    'gzip-corrupt': corrupt,
+    'gzip-truncated': zlib.gzipSync(good).subarray(0, 20),
+};
 for (const [name, bytes] of Object.entries(files)) {
     fs.writeFileSync(`${dir}/${name}.bin`, bytes);
 }
+for (const [name, bytes] of Object.entries(packed)) {
+    fs.writeFileSync(`${dir}/${name}.z`, bytes);
+}
 EOF
 node "$work/gen.js" "$work" || fail "could not write the test requests"
+
+# 300 MB of zeros as one gzip stream of about 300 KB: small on the wire, huge inflated.
+python3 - "$work/bomb.z" <<'EOF' || fail "could not write the gzip bomb"
+import sys, zlib
+
+z = zlib.compressobj(9, zlib.DEFLATED, 31)
+with open(sys.argv[1], "wb") as f:
+    for _ in range(286):
+        f.write(z.compress(bytes(1 << 20)))
+    f.write(z.flush())
+EOF
+
+# h2.js ADDRESS ENCODING FILE: one traces Export call over plain HTTP/2, its message taken as
+# it is from FILE (already compressed with ENCODING) with the compressed flag set; prints the
+# status name, or RESET when the stream was reset without a status.
+cat >"$work/h2.js" <<'EOF'
+'use strict';
+const http2 = require('http2');
+const fs = require('fs');
+const [addr, encoding, file] = process.argv.slice(2);
+const names = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND',
+    'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED',
+    'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+const message = fs.readFileSync(file);
+const prefix = Buffer.alloc(5);
+prefix[0] = 1; // compressed
+prefix.writeUInt32BE(message.length, 1);
+const client = http2.connect(`http://${addr}`);
+client.on('error', (e) => { console.error(e.message); process.exit(2); });
+const req = client.request({
+    ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+    'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': encoding,
+});
+let status, details = '';
+const take = (h) => {
+    if (h['grpc-status'] !== undefined) {
+        status = names[h['grpc-status']] || h['grpc-status'];
+        details = decodeURIComponent(h['grpc-message'] || '');
+    }
+};
+req.on('response', take);
+req.on('trailers', take);
+req.on('data', () => {});
+req.on('error', () => { status = status || 'RESET'; });
+req.on('close', () => {
+    console.log(status || 'RESET');
+    console.error(details);
+    client.close();
+});
+req.end(Buffer.concat([prefix, message]));
+setTimeout(() => { console.error('no answer within 20 s'); process.exit(3); }, 20000).unref();
+EOF
 
 port=$(free_port)
 port2=$(free_port)
@@ -163,7 +230,50 @@ expect_good() {
     good_records=$((good_records + 1))
 }
 
+# expect_packed STATUS ENCODING NAME: a traces call of $work/NAME.z by h2.js, its exact status.
+expect_packed() {
+    local got
+    got=$(timeout 30 node "$work/h2.js" "$A" "$2" "$work/$3.z" 2>"$work/raw.err") ||
+        fail "h2.js $2 $3: no status ($(cat "$work/raw.err"))"
+    [ "$got" = "$1" ] || fail "$2 $3: got $got ($(cat "$work/raw.err")), want $1"
+    kill -0 "$cotel_pid" 2>/dev/null || fail "cotel died after $2 $3"
+    checks=$((checks + 1))
+}
+
+hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$cotel_pid/status"; }
+
 A=127.0.0.1:$port
+expect_good
+
+# The gzip bomb, before anything else has raised the peak: RESOURCE_EXHAUSTED, and the peak
+# memory (VmHWM) grows by less than twice the 4 MiB limit (the output buffer and its last
+# doubling) plus 16 MiB for gRPC's own buffers. Inflating it all would take 300 MB.
+bound=$(((2 * 4 + 16) * 1024))
+before=$(hwm)
+expect_packed RESOURCE_EXHAUSTED gzip bomb
+grep -q "max_recv_msg_size_mib" "$work/raw.err" ||
+    fail "bomb: RESOURCE_EXHAUSTED without naming the limit: $(cat "$work/raw.err")"
+grew=$(($(hwm) - before))
+[ "$grew" -lt "$bound" ] || fail "bomb: VmHWM grew by $grew KiB (from $before KiB; bound $bound)"
+echo "gzip bomb ($(stat -c %s "$work/bomb.z") bytes, 300 MB inflated): VmHWM +$grew KiB" \
+    "(bound $bound)"
+# The same through gRPC's own client compression, as a real client sends it.
+head -c 300000000 /dev/zero >"$work/zeros.bin"
+expect RESOURCE_EXHAUSTED --gzip "$A" traces zeros
+rm -f "$work/zeros.bin"
+grew=$(($(hwm) - before))
+[ "$grew" -lt "$bound" ] ||
+    fail "zeros --gzip: VmHWM grew by $grew KiB (from $before KiB; bound $bound)"
+expect_good
+# deflate (the zlib format) and several gzip members are read; broken streams are INTERNAL,
+# as gRPC answers a message it cannot decompress.
+expect_packed OK deflate deflate-good-traces
+expect_packed OK gzip gzip-two-members
+good_spans=$((good_spans + 4))
+expect_packed INTERNAL gzip gzip-corrupt
+grep -q "corrupt gzip" "$work/raw.err" || fail "gzip-corrupt: the reason is missing"
+expect_packed INTERNAL gzip gzip-truncated
+expect_packed INTERNAL deflate gzip-corrupt
 expect_good
 expect OK "$A" traces empty
 expect OK "$A" metrics empty
