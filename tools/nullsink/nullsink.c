@@ -342,7 +342,7 @@ static void usage(FILE *f)
                "options:\n"
                "  --endpoint HOST:PORT   where to listen (default 127.0.0.1:0, a free port)\n"
                "  --count items|requests walk each request to count its items (default items)\n"
-               "  --threads N            completion-queue threads (default: as cotel, 2..4)\n"
+               "  --threads N            completion-queue threads (default: as cotel, CPUs/2, 1..4)\n"
                "  --port-file PATH       also write HOST:PORT there once listening\n");
 }
 
@@ -358,7 +358,8 @@ static int parse_args(int argc, char **argv, sink_opts_t *o)
 
     o->endpoint = "127.0.0.1:0";
     o->count_items = true;
-    o->threads = n < 2 ? 2 : n > 4 ? 4 : (size_t)n;
+    n /= 2; /* as cotel's otlp receiver: one thread per two CPUs, 1 to 4 */
+    o->threads = n < 1 ? 1 : n > 4 ? 4 : (size_t)n;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 'e':
