@@ -335,15 +335,16 @@ static void sink_stop(sink_t *s)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cotel-nullsink [options]\n"
-               "Answers OTLP/gRPC Export calls OK and discards them. Prints\n"
-               "\"listening=HOST:PORT\" once it listens; on SIGUSR1 its counts as JSON;\n"
-               "on SIGTERM or SIGINT its counts as JSON, then exits.\n"
-               "options:\n"
-               "  --endpoint HOST:PORT   where to listen (default 127.0.0.1:0, a free port)\n"
-               "  --count items|requests walk each request to count its items (default items)\n"
-               "  --threads N            completion-queue threads (default: as cotel, CPUs/2, 1..4)\n"
-               "  --port-file PATH       also write HOST:PORT there once listening\n");
+    fprintf(f,
+            "usage: cotel-nullsink [options]\n"
+            "Answers OTLP/gRPC Export calls OK and discards them. Prints\n"
+            "\"listening=HOST:PORT\" once it listens; on SIGUSR1 its counts as JSON;\n"
+            "on SIGTERM or SIGINT its counts as JSON, then exits.\n"
+            "options:\n"
+            "  --endpoint HOST:PORT   where to listen (default 127.0.0.1:0, a free port)\n"
+            "  --count items|requests walk each request to count its items (default items)\n"
+            "  --threads N            completion-queue threads (default: as cotel, CPUs/2, 1..4)\n"
+            "  --port-file PATH       also write HOST:PORT there once listening\n");
 }
 
 static int parse_args(int argc, char **argv, sink_opts_t *o)
