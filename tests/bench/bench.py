@@ -558,15 +558,22 @@ class Bench:
     # -- the whole run --
 
     def run(self):
-        rate = self.a.rate
+        rate, low = self.a.rate, self.a.low_rate
         sat = {}
+        # The Go collector's published testbed figures are at 10,000 spans/s: the "low" rows.
+        if low:
+            self.measure("1 baseline", "baseline", "traces", "low", low)
         self.measure("1 baseline", "baseline", "traces", "fixed", rate)
         sat["baseline"] = self.measure("1 baseline", "baseline", "traces", "saturation", 0)
+        if low:
+            self.measure("2 kafka", "kafka", "traces", "low", low)
         self.measure("2 kafka", "kafka", "traces", "fixed", rate)
         sat["kafka"] = self.measure("2 kafka", "kafka", "traces", "saturation", 0)
         if sat["kafka"].get("items_per_s"):
             half = round(sat["kafka"]["items_per_s"] / 2, -3)
             self.measure("2 kafka", "kafka", "traces", "half-saturation", half)
+        if low:
+            self.measure("3 otlp", "otlp", "traces", "low", low)
         self.measure("3 otlp", "otlp", "traces", "fixed", rate)
         self.measure("3 otlp", "otlp", "traces", "saturation", 0)
         if self.http_available():
@@ -618,7 +625,8 @@ class Bench:
     def write(self, prefix):
         doc = {"machine": self.machine(),
                "settings": {"items_per_request": self.a.items, "concurrency": self.a.concurrency,
-                            "fixed_rate": self.a.rate, "seconds": self.a.seconds,
+                            "fixed_rate": self.a.rate, "low_rate": self.a.low_rate,
+                            "seconds": self.a.seconds,
                             "warmup": self.a.warmup, "idle_seconds": self.a.idle},
                "results": self.results, "instructions": self.instructions,
                "notes": self.notes}
@@ -643,7 +651,7 @@ def markdown(doc):
            f"{m['nproc']} CPUs ({m['cpu_model']}), Linux {m['kernel']}. "
            f"{s['items_per_request']} items per request, {s['concurrency']} calls in flight, "
            f"{s['seconds']} s per measurement after {s['warmup']} s of warm-up; fixed load "
-           f"{s['fixed_rate']:.0f} items/s.", "",
+           f"{s['fixed_rate']:.0f} items/s, low load {s.get('low_rate', 0):.0f} items/s.", "",
            "| step | signal | load | items/s | CPU-s per M items | x baseline | CPU % | "
            "peak RSS MiB | steady RSS MiB | private MiB | p50 ms | p99 ms | delivery p99 ms | "
            "lost | refused |",
@@ -697,6 +705,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=3, help="warm-up before each (default 3)")
     ap.add_argument("--idle", type=float, default=30, help="idle measurement (default 30)")
     ap.add_argument("--rate", type=float, default=100000, help="fixed load, items/s")
+    ap.add_argument("--low-rate", type=float, default=10000,
+                    help="low load, items/s, as in the Go collector's testbed (0: skip)")
     ap.add_argument("--items", type=int, default=100, help="items per request")
     ap.add_argument("--concurrency", type=int, default=8, help="calls in flight")
     ap.add_argument("--instructions", action="store_true",
