@@ -49,6 +49,13 @@ typedef struct ct_wire_index {
     size_t cap_res, cap_scope, cap_metric, cap_item;
 } ct_wire_index_t;
 
+/*
+ * Counts resources, metrics (metrics only) and items without allocating:
+ * enough for a summary line. Returns 0 or -EINVAL.
+ */
+int ct_wire_count(ct_signal_t sig, const uint8_t *p, size_t len, size_t *resources, size_t *metrics,
+                  size_t *items);
+
 /* Builds the index of a request that passed ct_wire_check. Reuses idx's arrays. */
 int ct_wire_index(ct_wire_index_t *idx, ct_signal_t sig, const uint8_t *p, size_t len);
 void ct_wire_index_free(ct_wire_index_t *idx);

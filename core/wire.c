@@ -868,6 +868,75 @@ size_t ct_wire_plan_split(const ct_wire_index_t *idx, size_t max_items, size_t m
     return open ? groups + 1 : 0;
 }
 
+/* Counts the children numbered `field` (length-delimited) of a message payload. */
+static int count_children(const uint8_t *p, size_t len, uint32_t field,
+                          int (*each)(const uint8_t *, size_t, void *), void *arg, size_t *n)
+{
+    for (size_t off = 0; off < len;) {
+        field_t f;
+        if (read_field(p + off, len - off, &f) != 0)
+            return -EINVAL;
+        if (f.num == field && f.wt == WT_LEN) {
+            (*n)++;
+            if (each != NULL && each(f.p, f.len, arg) != 0)
+                return -EINVAL;
+        }
+        off += f.size;
+    }
+    return 0;
+}
+
+typedef struct counts {
+    ct_signal_t sig;
+    size_t res, metrics, items;
+} counts_t;
+
+static int count_metric(const uint8_t *p, size_t len, void *arg)
+{
+    counts_t *c = arg;
+    for (size_t off = 0; off < len;) {
+        field_t f;
+        if (read_field(p + off, len - off, &f) != 0)
+            return -EINVAL;
+        /* Data points of the metric's data (the last data field wins, as in decoding). */
+        if (f.wt == WT_LEN && is_metric_data(f.num)) {
+            size_t n = 0;
+            if (count_children(f.p, f.len, 1, NULL, NULL, &n) != 0)
+                return -EINVAL;
+            c->items += n; /* a well-formed metric has one data field */
+        }
+        off += f.size;
+    }
+    return 0;
+}
+
+static int count_scope(const uint8_t *p, size_t len, void *arg)
+{
+    counts_t *c = arg;
+    if (c->sig == CT_SIGNAL_METRICS)
+        return count_children(p, len, 2, count_metric, c, &c->metrics);
+    return count_children(p, len, 2, NULL, NULL, &c->items);
+}
+
+static int count_resource(const uint8_t *p, size_t len, void *arg)
+{
+    size_t scopes = 0;
+    return count_children(p, len, 2, count_scope, arg, &scopes);
+}
+
+int ct_wire_count(ct_signal_t sig, const uint8_t *p, size_t len, size_t *resources, size_t *metrics,
+                  size_t *items)
+{
+    counts_t c = {.sig = sig};
+    int rc = count_children(p, len, 1, count_resource, &c, &c.res);
+    if (rc == 0) {
+        *resources = c.res;
+        *metrics = c.metrics;
+        *items = c.items;
+    }
+    return rc;
+}
+
 int ct_wire_find_bytes(const uint8_t *p, size_t len, uint32_t field, const uint8_t **val,
                        size_t *vlen)
 {

@@ -795,29 +795,23 @@ static void render_logs(render_t *r, const logs_req_t *req)
     }
 }
 
-/*
- * basic needs only counts: read them from the wire index instead of decoding
- * the request, so a request of a million spans costs its index, not a decode.
- */
+/* basic needs only counts: read from the wire, nothing decoded and nothing allocated. */
 static int render_basic(ct_signal_t sig, const uint8_t *p, size_t len, ct_buf_t *out, char *err,
                         size_t errlen)
 {
-    ct_wire_index_t idx = {0};
-    int rc = ct_wire_index(&idx, sig, p, len);
-    if (rc == -EINVAL)
+    size_t res, metrics, items;
+    if (ct_wire_count(sig, p, len, &res, &metrics, &items) != 0) {
         snprintf(err, errlen, "cannot decode the %s request", ct_signal_name(sig));
-    if (rc == 0 && sig == CT_SIGNAL_TRACES)
-        rc = ct_buf_printf(out, "TracesExporter resource_spans=%zu spans=%zu\n", idx.nres,
-                           idx.nitem);
-    else if (rc == 0 && sig == CT_SIGNAL_METRICS)
-        rc =
-            ct_buf_printf(out, "MetricsExporter resource_metrics=%zu metrics=%zu data_points=%zu\n",
-                          idx.nres, idx.nmetric, idx.nitem);
-    else if (rc == 0)
-        rc = ct_buf_printf(out, "LogsExporter resource_logs=%zu log_records=%zu\n", idx.nres,
-                           idx.nitem);
-    ct_wire_index_free(&idx);
-    return rc;
+        return -EINVAL;
+    }
+    if (sig == CT_SIGNAL_TRACES)
+        return ct_buf_printf(out, "TracesExporter resource_spans=%zu spans=%zu\n", res, items);
+    if (sig == CT_SIGNAL_METRICS)
+        return ct_buf_printf(out,
+                             "MetricsExporter resource_metrics=%zu metrics=%zu "
+                             "data_points=%zu\n",
+                             res, metrics, items);
+    return ct_buf_printf(out, "LogsExporter resource_logs=%zu log_records=%zu\n", res, items);
 }
 
 int debug_text_render(ct_signal_t sig, const uint8_t *p, size_t len, int verbosity, ct_buf_t *out,

@@ -108,6 +108,10 @@ static void test_check_counts(void)
     char err[256] = "";
     CHECK_EQ_INT(ct_wire_check(CT_SIGNAL_TRACES, p, len, &items, err, sizeof err), 0);
     CHECK_EQ_INT(items, NRES * NSCOPE * NSPAN);
+    size_t res, metrics, counted;
+    CHECK_EQ_INT(ct_wire_count(CT_SIGNAL_TRACES, p, len, &res, &metrics, &counted), 0);
+    CHECK_EQ_INT(res, NRES);
+    CHECK_EQ_INT(counted, NRES * NSCOPE * NSPAN);
 
     /* An empty request and one with empty resources are valid, with no items. */
     CHECK_EQ_INT(ct_wire_check(CT_SIGNAL_TRACES, p, 0, &items, err, sizeof err), 0);
@@ -426,6 +430,9 @@ static void test_metrics_split(void)
     size_t items;
     CHECK_EQ_INT(ct_wire_check(CT_SIGNAL_METRICS, p, len, &items, NULL, 0), 0);
     CHECK_EQ_INT(items, 8);
+    size_t res, metrics, counted;
+    CHECK_EQ_INT(ct_wire_count(CT_SIGNAL_METRICS, p, len, &res, &metrics, &counted), 0);
+    CHECK(res == 1 && metrics == 2 && counted == 8);
     ct_wire_index_t idx = {0};
     CHECK_EQ_INT(ct_wire_index(&idx, CT_SIGNAL_METRICS, p, len), 0);
     CHECK_EQ_INT(idx.nmetric, 2);
