@@ -8,6 +8,7 @@
 
 #include "ct_config.h"
 #include "ct_exporter.h"
+#include "ct_kafka_client.h"
 #include "kafka_records.h"
 
 #include <librdkafka/rdkafka.h>
@@ -22,31 +23,6 @@ typedef struct kafka_signal_cfg {
 } kafka_signal_cfg_t;
 
 enum { KAFKA_ACKS_NONE, KAFKA_ACKS_LEADER, KAFKA_ACKS_ALL, KAFKA_ACKS_ALL_NUMERIC };
-enum { KAFKA_SASL_PLAIN, KAFKA_SASL_SCRAM_SHA_256, KAFKA_SASL_SCRAM_SHA_512 };
-
-typedef struct kafka_tls_cfg {
-    bool present;
-    bool insecure;
-    bool insecure_skip_verify;
-    char *ca_file, *ca_pem;
-    char *cert_file, *cert_pem;
-    char *key_file, *key_pem;
-    char *server_name_override;
-} kafka_tls_cfg_t;
-
-typedef struct kafka_sasl_cfg {
-    bool present;
-    char *username;
-    char *password;
-    int mechanism;
-    int64_t version;
-} kafka_sasl_cfg_t;
-
-typedef struct kafka_plain_cfg {
-    bool present;
-    char *username;
-    char *password;
-} kafka_plain_cfg_t;
 
 typedef struct kafka_producer_cfg {
     int64_t max_message_bytes;
@@ -74,10 +50,7 @@ typedef struct kafka_config {
     uint64_t metadata_refresh_interval;
     uint64_t conn_idle_timeout;
     kafka_producer_cfg_t producer;
-    kafka_sasl_cfg_t sasl;
-    kafka_plain_cfg_t plain_text;
-    kafka_tls_cfg_t tls;
-    kafka_tls_cfg_t auth_tls; /* deprecated alias of tls */
+    ct_kafka_security_cfg_t security; /* auth and tls */
     ct_kvlist_t librdkafka_properties;
     ct_exporter_settings_t settings;
 } kafka_config_t;
