@@ -2,16 +2,12 @@
  * The kafka receiver's keys, declared once, and their translation into
  * librdkafka consumer properties. The keys follow the OpenTelemetry
  * Collector's kafka receiver; librdkafka_properties passes anything else on.
+ * The keys it shares with the kafka exporter live in core/kafka_client.c.
  */
 #include "kafka_receiver.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define S(f) offsetof(kr_signal_cfg_t, f)
 /* clang-format off */
@@ -30,42 +26,6 @@ static const ct_opt_t traces_opts[] = SIGNAL_OPTS("otlp_spans");
 static const ct_opt_t metrics_opts[] = SIGNAL_OPTS("otlp_metrics");
 static const ct_opt_t logs_opts[] = SIGNAL_OPTS("otlp_logs");
 #undef S
-
-#define T(f) offsetof(kr_tls_cfg_t, f)
-static const ct_opt_t tls_opts[] = {
-    {"insecure", CT_OPT_BOOL, T(insecure), "false", 0, 0, NULL, "plaintext: no TLS at all"},
-    {"insecure_skip_verify", CT_OPT_BOOL, T(insecure_skip_verify), "false", 0, 0, NULL,
-     "do not verify the brokers' certificates"},
-    {"ca_file", CT_OPT_STRING, T(ca_file), NULL, 0, 0, NULL, "CA certificates (PEM file)"},
-    {"ca_pem", CT_OPT_STRING, T(ca_pem), NULL, 0, 0, NULL, "CA certificates (PEM text)"},
-    {"cert_file", CT_OPT_STRING, T(cert_file), NULL, 0, 0, NULL, "client certificate file"},
-    {"cert_pem", CT_OPT_STRING, T(cert_pem), NULL, 0, 0, NULL, "client certificate (PEM)"},
-    {"key_file", CT_OPT_STRING, T(key_file), NULL, 0, 0, NULL, "client private key file"},
-    {"key_pem", CT_OPT_STRING, T(key_pem), NULL, 0, 0, NULL, "client private key (PEM)", NULL, 0,
-     CT_OPT_SECRET},
-    CT_OPT_END,
-};
-#undef T
-
-static const ct_opt_t sasl_opts[] = {
-    {"username", CT_OPT_STRING, offsetof(kr_sasl_cfg_t, username), NULL, 0, 0, NULL, "SASL user",
-     NULL, 0, CT_OPT_REQUIRED},
-    {"password", CT_OPT_STRING, offsetof(kr_sasl_cfg_t, password), NULL, 0, 0, NULL,
-     "SASL password", NULL, 0, CT_OPT_REQUIRED | CT_OPT_SECRET},
-    {"mechanism", CT_OPT_ENUM, offsetof(kr_sasl_cfg_t, mechanism), NULL, 0, 0,
-     "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512", "SASL mechanism", NULL, 0, CT_OPT_REQUIRED},
-    {"version", CT_OPT_INT, offsetof(kr_sasl_cfg_t, version), "0", 0, 1, NULL,
-     "accepted for compatibility; librdkafka negotiates the handshake version"},
-    CT_OPT_END,
-};
-
-static const ct_opt_t plain_text_opts[] = {
-    {"username", CT_OPT_STRING, offsetof(kr_plain_cfg_t, username), NULL, 0, 0, NULL, "user", NULL,
-     0, CT_OPT_REQUIRED},
-    {"password", CT_OPT_STRING, offsetof(kr_plain_cfg_t, password), NULL, 0, 0, NULL, "password",
-     NULL, 0, CT_OPT_REQUIRED | CT_OPT_SECRET},
-    CT_OPT_END,
-};
 
 static const ct_opt_t autocommit_opts[] = {
     {"enable", CT_OPT_BOOL, offsetof(kr_autocommit_cfg_t, enable), "true", 0, 0, NULL,
@@ -110,23 +70,8 @@ static const ct_opt_t metadata_opts[] = {
 };
 
 #define C(f) offsetof(kafka_receiver_config_t, f)
-static const ct_opt_t auth_opts[] = {
-    {"sasl", CT_OPT_SECTION, C(sasl.present) - C(sasl), NULL, 0, 0, NULL, "SASL authentication",
-     sasl_opts, 0},
-    {"plain_text", CT_OPT_SECTION, C(plain_text.present) - C(sasl), NULL, 0, 0, NULL,
-     "deprecated: sasl with mechanism PLAIN", plain_text_opts, C(plain_text) - C(sasl)},
-    {"tls", CT_OPT_SECTION, C(auth_tls.present) - C(sasl), NULL, 0, 0, NULL,
-     "deprecated: the top-level tls", tls_opts, C(auth_tls) - C(sasl)},
-    CT_OPT_END,
-};
-
 const ct_opt_t kafka_receiver_opts[] = {
-    {"brokers", CT_OPT_STRINGS, C(brokers), "localhost:9092", 0, 0, NULL,
-     "bootstrap brokers (host:port)"},
-    {"client_id", CT_OPT_STRING, C(client_id), "otel-collector", 0, 0, NULL,
-     "client id sent with every request"},
-    {"protocol_version", CT_OPT_STRING, C(protocol_version), "2.1.0", 0, 0, NULL,
-     "broker version assumed when the broker cannot tell (librdkafka negotiates)"},
+    CT_KAFKA_CLIENT_OPTS(kafka_receiver_config_t),
     {"group_id", CT_OPT_STRING, C(group_id), "otel-collector", 0, 0, NULL,
      "consumer group: its members share the partitions and the committed offsets"},
     {"group_instance_id", CT_OPT_STRING, C(group_instance_id), NULL, 0, 0, NULL,
@@ -166,45 +111,16 @@ const ct_opt_t kafka_receiver_opts[] = {
      C(signal[CT_SIGNAL_LOGS])},
     {"metadata", CT_OPT_SECTION, CT_OPT_NO_FLAG, NULL, 0, 0, NULL, "cluster metadata",
      metadata_opts, C(metadata)},
-    {"auth", CT_OPT_SECTION, CT_OPT_NO_FLAG, NULL, 0, 0, NULL, "authentication", auth_opts,
-     C(sasl)},
-    {"tls", CT_OPT_SECTION, C(tls.present), NULL, 0, 0, NULL,
-     "TLS to the brokers (on when present, unless insecure: true)", tls_opts, C(tls)},
+    {"auth", CT_OPT_SECTION, CT_OPT_NO_FLAG, NULL, 0, 0, NULL, "authentication", ct_kafka_auth_opts,
+     C(security)},
+    {"tls", CT_OPT_SECTION, C(security.tls.present), NULL, 0, 0, NULL,
+     "TLS to the brokers (on when present, unless insecure: true)", ct_kafka_tls_opts,
+     C(security.tls)},
     {"librdkafka_properties", CT_OPT_MAP, C(librdkafka_properties), NULL, 0, 0, NULL,
      "cotel's own: any librdkafka consumer property, applied last"},
     CT_OPT_END,
 };
 #undef C
-
-/* "2.1.0": two to four dot-separated numbers. Sets the first two. */
-static int parse_version(const char *s, int *major, int *minor)
-{
-    long v[4] = {0};
-    int parts = 0;
-
-    while (*s && parts < 4) {
-        char *end;
-
-        if (!isdigit((unsigned char)*s))
-            return -EINVAL;
-        v[parts++] = strtol(s, &end, 10);
-        s = end;
-        if (*s == '.')
-            s++;
-        else if (*s != '\0')
-            return -EINVAL;
-    }
-    if (*s != '\0' || parts < 2)
-        return -EINVAL;
-    *major = (int)v[0];
-    *minor = (int)v[1];
-    return 0;
-}
-
-static const kr_tls_cfg_t *effective_tls(const kafka_receiver_config_t *c)
-{
-    return c->tls.present ? &c->tls : (c->auth_tls.present ? &c->auth_tls : NULL);
-}
 
 const ct_strlist_t *kafka_receiver_topics(const kafka_receiver_config_t *c, ct_signal_t sig,
                                           ct_strlist_t *one)
@@ -251,16 +167,11 @@ static int validate_signals(const kafka_receiver_config_t *c, const ct_node_t *n
 int kafka_receiver_validate(const void *cfg, const ct_node_t *node, ct_err_t *err)
 {
     const kafka_receiver_config_t *c = cfg;
-    const kr_tls_cfg_t *tls = effective_tls(c);
     rd_kafka_conf_t *conf;
-    int major, minor, rc;
+    int rc;
 
-    if (c->brokers.n == 0)
-        return ct_errf(err, ct_node_get(node, "brokers"), "brokers: at least one is needed");
-    if (!c->protocol_version || parse_version(c->protocol_version, &major, &minor) < 0)
-        return ct_errf(err, ct_node_get(node, "protocol_version"),
-                       "protocol_version: '%s' is not a Kafka version such as 2.1.0",
-                       c->protocol_version ? c->protocol_version : "");
+    if ((rc = ct_kafka_check_client(&c->brokers, c->protocol_version, node, err)) != 0)
+        return rc;
     if (!c->group_id || c->group_id[0] == '\0')
         return ct_errf(err, ct_node_get(node, "group_id"), "group_id: must not be empty");
     if (c->heartbeat_interval >= c->session_timeout)
@@ -274,15 +185,8 @@ int kafka_receiver_validate(const void *cfg, const ct_node_t *node, ct_err_t *er
                        "error_backoff::max_interval must be at least initial_interval");
     if ((rc = validate_signals(c, node, err)) != 0)
         return rc;
-    if (c->tls.present && c->auth_tls.present)
-        return ct_errf(err, ct_node_get(node, "tls"),
-                       "tls and auth::tls are the same setting: keep only tls");
-    if (c->sasl.present && c->plain_text.present)
-        return ct_errf(err, ct_node_get(node, "auth"),
-                       "auth::sasl and auth::plain_text exclude each other");
-    if (tls && (tls->cert_file || tls->cert_pem) && !(tls->key_file || tls->key_pem))
-        return ct_errf(err, ct_node_get(node, "tls"),
-                       "tls: a client certificate needs its key (key_file or key_pem)");
+    if ((rc = ct_kafka_check_security(&c->security, node, err)) != 0)
+        return rc;
     /* The receiver stores offsets itself (message_marking): librdkafka must not. */
     if (ct_kvlist_get(&c->librdkafka_properties, "enable.auto.offset.store"))
         return ct_errf(err, ct_node_get(node, "librdkafka_properties"),
@@ -297,67 +201,19 @@ int kafka_receiver_validate(const void *cfg, const ct_node_t *node, ct_err_t *er
     return 0;
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, const ct_node_t *at,
-                    ct_err_t *err)
-{
-    char why[512];
-
-    if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
-        return ct_errf(err, at, "librdkafka property %s: %s", key, why);
-    return 0;
-}
-
-static int conf_setf(rd_kafka_conf_t *conf, const char *key, const ct_node_t *at, ct_err_t *err,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int conf_setf(rd_kafka_conf_t *conf, const char *key, const ct_node_t *at, ct_err_t *err,
-                     const char *fmt, ...)
-{
-    char value[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(value, sizeof(value), fmt, ap);
-    va_end(ap);
-    return conf_set(conf, key, value, at, err);
-}
-
 static int set_client(rd_kafka_conf_t *conf, const kafka_receiver_config_t *c,
                       const ct_node_t *node, ct_err_t *err)
 {
-    ct_buf_t list = {0};
-    int major = 0, minor = 0;
-    int rc = 0;
+    int rc;
 
-    for (size_t i = 0; i < c->brokers.n && rc == 0; i++)
-        rc = ct_buf_printf(&list, "%s%s", i ? "," : "", c->brokers.v[i]);
+    rc = ct_kafka_conf_bootstrap(conf, &c->brokers, false, NULL, node, err);
     if (rc == 0)
-        rc = ct_buf_putc(&list, '\0');
-    if (rc < 0) {
-        rc = ct_errf(err, node, "out of memory");
-        goto out;
-    }
-    rc = conf_set(conf, "bootstrap.servers", (const char *)list.data, ct_node_get(node, "brokers"),
-                  err);
-    if (rc == 0)
-        rc = conf_set(conf, "client.id", c->client_id ? c->client_id : "", node, err);
-    /* The configured version only matters for brokers too old to say theirs (before 0.10). */
-    if (rc == 0 && parse_version(c->protocol_version, &major, &minor) == 0 && major == 0 &&
-        minor < 10)
-        rc = conf_set(conf, "api.version.request", "false", node, err);
-    if (rc == 0)
-        rc = conf_set(conf, "broker.version.fallback", c->protocol_version,
-                      ct_node_get(node, "protocol_version"), err);
+        rc = ct_kafka_conf_client(conf, c->client_id, c->protocol_version, node, err);
     if (rc == 0 && c->rack_id && c->rack_id[0])
-        rc = conf_set(conf, "client.rack", c->rack_id, ct_node_get(node, "rack_id"), err);
+        rc = ct_kafka_conf_set(conf, "client.rack", c->rack_id, ct_node_get(node, "rack_id"), err);
     if (rc == 0)
-        rc = conf_setf(conf, "topic.metadata.refresh.interval.ms", node, err, "%llu",
-                       (unsigned long long)(c->metadata.refresh_interval / 1000000));
-    /* Reconnect within two seconds of a broker's return, so an outage ends promptly. */
-    if (rc == 0)
-        rc = conf_set(conf, "reconnect.backoff.max.ms", "2000", node, err);
-out:
-    ct_buf_free(&list);
+        rc = ct_kafka_conf_setf(conf, "topic.metadata.refresh.interval.ms", node, err, "%llu",
+                                (unsigned long long)(c->metadata.refresh_interval / 1000000));
     return rc;
 }
 
@@ -368,37 +224,39 @@ static int set_group(rd_kafka_conf_t *conf, const kafka_receiver_config_t *c, co
                                              "cooperative-sticky"};
     int rc;
 
-    rc = conf_set(conf, "group.id", c->group_id, ct_node_get(node, "group_id"), err);
+    rc = ct_kafka_conf_set(conf, "group.id", c->group_id, ct_node_get(node, "group_id"), err);
     if (rc == 0 && c->group_instance_id && c->group_instance_id[0])
-        rc = conf_set(conf, "group.instance.id", c->group_instance_id,
-                      ct_node_get(node, "group_instance_id"), err);
+        rc = ct_kafka_conf_set(conf, "group.instance.id", c->group_instance_id,
+                               ct_node_get(node, "group_instance_id"), err);
     if (rc == 0)
-        rc = conf_set(conf, "auto.offset.reset",
-                      c->initial_offset == KR_OFFSET_EARLIEST ? "earliest" : "latest",
-                      ct_node_get(node, "initial_offset"), err);
+        rc = ct_kafka_conf_set(conf, "auto.offset.reset",
+                               c->initial_offset == KR_OFFSET_EARLIEST ? "earliest" : "latest",
+                               ct_node_get(node, "initial_offset"), err);
     if (rc == 0)
-        rc = conf_setf(conf, "session.timeout.ms", ct_node_get(node, "session_timeout"), err,
-                       "%llu", (unsigned long long)(c->session_timeout / 1000000));
+        rc = ct_kafka_conf_setf(conf, "session.timeout.ms", ct_node_get(node, "session_timeout"),
+                                err, "%llu", (unsigned long long)(c->session_timeout / 1000000));
     if (rc == 0)
-        rc = conf_setf(conf, "heartbeat.interval.ms", ct_node_get(node, "heartbeat_interval"), err,
-                       "%llu", (unsigned long long)(c->heartbeat_interval / 1000000));
+        rc = ct_kafka_conf_setf(conf, "heartbeat.interval.ms",
+                                ct_node_get(node, "heartbeat_interval"), err, "%llu",
+                                (unsigned long long)(c->heartbeat_interval / 1000000));
     if (rc == 0)
-        rc =
-            conf_set(conf, "partition.assignment.strategy", strategies[c->group_rebalance_strategy],
-                     ct_node_get(node, "group_rebalance_strategy"), err);
+        rc = ct_kafka_conf_set(conf, "partition.assignment.strategy",
+                               strategies[c->group_rebalance_strategy],
+                               ct_node_get(node, "group_rebalance_strategy"), err);
 
     /*
      * The receiver decides which offsets are done (message_marking) and
      * stores them itself; librdkafka only commits what was stored.
      */
     if (rc == 0)
-        rc = conf_set(conf, "enable.auto.offset.store", "false", node, err);
+        rc = ct_kafka_conf_set(conf, "enable.auto.offset.store", "false", node, err);
     if (rc == 0)
-        rc = conf_set(conf, "enable.auto.commit", c->autocommit.enable ? "true" : "false",
-                      ct_node_get(node, "autocommit"), err);
+        rc = ct_kafka_conf_set(conf, "enable.auto.commit", c->autocommit.enable ? "true" : "false",
+                               ct_node_get(node, "autocommit"), err);
     if (rc == 0)
-        rc = conf_setf(conf, "auto.commit.interval.ms", ct_node_get(node, "autocommit"), err,
-                       "%llu", (unsigned long long)(c->autocommit.interval / 1000000));
+        rc =
+            ct_kafka_conf_setf(conf, "auto.commit.interval.ms", ct_node_get(node, "autocommit"),
+                               err, "%llu", (unsigned long long)(c->autocommit.interval / 1000000));
     return rc;
 }
 
@@ -410,66 +268,17 @@ static int set_fetch(rd_kafka_conf_t *conf, const kafka_receiver_config_t *c, co
 
     if (ct_node_get(node, "max_partition_fetch_size"))
         per_partition = c->max_partition_fetch_size;
-    rc = conf_setf(conf, "fetch.min.bytes", ct_node_get(node, "min_fetch_size"), err, "%lld",
-                   (long long)c->min_fetch_size);
+    rc = ct_kafka_conf_setf(conf, "fetch.min.bytes", ct_node_get(node, "min_fetch_size"), err,
+                            "%lld", (long long)c->min_fetch_size);
     if (rc == 0)
-        rc = conf_setf(conf, "max.partition.fetch.bytes", node, err, "%lld",
-                       (long long)per_partition);
+        rc = ct_kafka_conf_setf(conf, "max.partition.fetch.bytes", node, err, "%lld",
+                                (long long)per_partition);
     if (rc == 0 && c->max_fetch_size > 0)
-        rc = conf_setf(conf, "fetch.max.bytes", ct_node_get(node, "max_fetch_size"), err, "%lld",
-                       (long long)c->max_fetch_size);
+        rc = ct_kafka_conf_setf(conf, "fetch.max.bytes", ct_node_get(node, "max_fetch_size"), err,
+                                "%lld", (long long)c->max_fetch_size);
     if (rc == 0)
-        rc = conf_setf(conf, "fetch.wait.max.ms", ct_node_get(node, "max_fetch_wait"), err, "%llu",
-                       (unsigned long long)(c->max_fetch_wait / 1000000));
-    return rc;
-}
-
-static int set_security(rd_kafka_conf_t *conf, const kafka_receiver_config_t *c,
-                        const ct_node_t *node, ct_err_t *err)
-{
-    static const char *const mechanisms[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
-    const kr_tls_cfg_t *tls = effective_tls(c);
-    const ct_node_t *at = ct_node_get(node, tls == &c->tls ? "tls" : "auth");
-    bool use_tls = tls && !tls->insecure;
-    bool use_sasl = c->sasl.present || c->plain_text.present;
-    const char *user = c->sasl.present ? c->sasl.username : c->plain_text.username;
-    const char *pass = c->sasl.present ? c->sasl.password : c->plain_text.password;
-    int rc;
-
-    rc = conf_set(conf, "security.protocol",
-                  use_sasl ? (use_tls ? "sasl_ssl" : "sasl_plaintext")
-                           : (use_tls ? "ssl" : "plaintext"),
-                  at, err);
-    if (rc == 0 && use_sasl) {
-        rc = conf_set(conf, "sasl.mechanisms",
-                      c->sasl.present ? mechanisms[c->sasl.mechanism] : "PLAIN", at, err);
-        if (rc == 0)
-            rc = conf_set(conf, "sasl.username", user, at, err);
-        if (rc == 0)
-            rc = conf_set(conf, "sasl.password", pass, at, err);
-    }
-    if (rc != 0 || !use_tls)
-        return rc;
-
-    struct {
-        const char *key, *value;
-    } files[] = {
-        {"ssl.ca.location", tls->ca_file},
-        {"ssl.ca.pem", tls->ca_pem},
-        {"ssl.certificate.location", tls->cert_file},
-        {"ssl.certificate.pem", tls->cert_pem},
-        {"ssl.key.location", tls->key_file},
-        {"ssl.key.pem", tls->key_pem},
-    };
-    for (size_t i = 0; i < CT_ARRAY_LEN(files) && rc == 0; i++) {
-        if (files[i].value)
-            rc = conf_set(conf, files[i].key, files[i].value, at, err);
-    }
-    if (rc == 0 && tls->insecure_skip_verify) {
-        rc = conf_set(conf, "enable.ssl.certificate.verification", "false", at, err);
-        if (rc == 0)
-            rc = conf_set(conf, "ssl.endpoint.identification.algorithm", "none", at, err);
-    }
+        rc = ct_kafka_conf_setf(conf, "fetch.wait.max.ms", ct_node_get(node, "max_fetch_wait"), err,
+                                "%llu", (unsigned long long)(c->max_fetch_wait / 1000000));
     return rc;
 }
 
@@ -477,7 +286,6 @@ rd_kafka_conf_t *kafka_receiver_conf_build(const kafka_receiver_config_t *c, con
                                            ct_err_t *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const ct_node_t *props = ct_node_get(node, "librdkafka_properties");
     int rc;
 
     if (!conf) {
@@ -490,10 +298,9 @@ rd_kafka_conf_t *kafka_receiver_conf_build(const kafka_receiver_config_t *c, con
     if (rc == 0)
         rc = set_fetch(conf, c, node, err);
     if (rc == 0)
-        rc = set_security(conf, c, node, err);
-    for (size_t i = 0; i < c->librdkafka_properties.n && rc == 0; i++)
-        rc = conf_set(conf, c->librdkafka_properties.k[i], c->librdkafka_properties.v[i],
-                      ct_node_get(props, c->librdkafka_properties.k[i]), err);
+        rc = ct_kafka_conf_security(conf, &c->security, node, err);
+    if (rc == 0)
+        rc = ct_kafka_conf_properties(conf, &c->librdkafka_properties, node, err);
 
     if (rc != 0) {
         rd_kafka_conf_destroy(conf);

@@ -8,6 +8,7 @@
 
 #include "ct_component.h"
 #include "ct_config.h"
+#include "ct_kafka_client.h"
 #include "ct_log.h"
 #include "ct_metrics.h"
 #include "ct_request.h"
@@ -22,7 +23,6 @@
 
 enum { KR_ENCODING_PROTO, KR_ENCODING_JSON };
 enum { KR_OFFSET_LATEST, KR_OFFSET_EARLIEST };
-enum { KR_SASL_PLAIN, KR_SASL_SCRAM_SHA_256, KR_SASL_SCRAM_SHA_512 };
 enum { KR_STRATEGY_RANGE, KR_STRATEGY_ROUNDROBIN, KR_STRATEGY_STICKY, KR_STRATEGY_COOPERATIVE };
 
 typedef struct kr_signal_cfg {
@@ -30,29 +30,6 @@ typedef struct kr_signal_cfg {
     ct_strlist_t topics;
     int encoding; /* KR_ENCODING_* */
 } kr_signal_cfg_t;
-
-typedef struct kr_tls_cfg {
-    bool present;
-    bool insecure;
-    bool insecure_skip_verify;
-    char *ca_file, *ca_pem;
-    char *cert_file, *cert_pem;
-    char *key_file, *key_pem;
-} kr_tls_cfg_t;
-
-typedef struct kr_sasl_cfg {
-    bool present;
-    char *username;
-    char *password;
-    int mechanism; /* KR_SASL_* */
-    int64_t version;
-} kr_sasl_cfg_t;
-
-typedef struct kr_plain_cfg {
-    bool present;
-    char *username;
-    char *password;
-} kr_plain_cfg_t;
 
 typedef struct kr_autocommit_cfg {
     bool enable;
@@ -100,10 +77,7 @@ typedef struct kafka_receiver_config {
     kr_backoff_cfg_t backoff;
     kr_signal_cfg_t signal[CT_SIGNAL_COUNT];
     kr_metadata_cfg_t metadata;
-    kr_sasl_cfg_t sasl;
-    kr_plain_cfg_t plain_text;
-    kr_tls_cfg_t tls;
-    kr_tls_cfg_t auth_tls; /* deprecated alias of tls */
+    ct_kafka_security_cfg_t security; /* auth and tls */
     ct_kvlist_t librdkafka_properties;
 } kafka_receiver_config_t;
 
