@@ -227,7 +227,9 @@ for mode in backoff noretry; do
     calls=$(requests "$mode")
     echo "  $mode: $calls calls, dropped after ${elapsed_ms} ms"
     if [ "$mode" = backoff ]; then
-        [ "$calls" -ge 5 ] && [ "$calls" -le 8 ] || fail "backoff: $calls calls, expected ~7"
+        # ~7 on an idle machine; each call's own time counts against max_elapsed_time, so a
+        # loaded machine fits fewer in (seen: 2 at a load average of 10).
+        [ "$calls" -ge 3 ] && [ "$calls" -le 8 ] || fail "backoff: $calls calls, expected ~7"
         [ "$elapsed_ms" -ge 1500 ] || fail "backoff: gave up after $elapsed_ms ms, before ~1.6 s"
         grep -q "dropping 100 spans: retries exhausted (max_elapsed_time) (UNAVAILABLE" \
             "$work/cotel-$mode.err" || fail "backoff: giving up is not logged"
