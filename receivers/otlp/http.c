@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +33,9 @@
 #define HTTP_MIN_THREADS    4
 #define HTTP_MAX_THREADS    16
 #define HTTP_IDLE_TIMEOUT_S 60 /* a connection silent this long is closed */
+/* Connections open at once: the open-files limit less a share kept for the rest of cotel. */
+#define HTTP_FD_RESERVE_MIN 64
+#define HTTP_CONN_MIN       64
 /* After a refusal the rest of a body is read and dropped, up to this much; then the connection. */
 #define HTTP_DISCARD_MAX (4u << 20)
 
@@ -51,8 +56,11 @@ struct otlp_http {
     char start_error[256]; /* libmicrohttpd's last message while starting */
     bool starting;
     unsigned nthreads;
-    atomic_bool stopping; /* new requests are answered 503 */
-    atomic_uint active;   /* requests between their headers and their completion */
+    unsigned conn_limit;     /* connections open at once; more wait in the kernel's queue */
+    atomic_uint conns;       /* connections open now */
+    ct_log_limit_t full_log; /* the warning that conn_limit is reached */
+    atomic_bool stopping;    /* new requests are answered 503 */
+    atomic_uint active;      /* requests between their headers and their completion */
 };
 
 /* One request from its headers to its completion (libmicrohttpd's con_cls). */
@@ -113,10 +121,11 @@ static const char *cors_origin(const otlp_http_t *h, struct MHD_Connection *conn
 
 /*
  * Queues one answer. Every answer carries the CORS headers when the request
- * came from an allowed origin, so a browser can read errors too.
+ * came from an allowed origin, so a browser can read errors too; during
+ * shutdown every answer says Connection: close.
  */
 static enum MHD_Result respond(otlp_http_t *h, struct MHD_Connection *conn, unsigned status,
-                               const char *type, const void *body, size_t len, bool close)
+                               const char *type, const void *body, size_t len)
 {
     struct MHD_Response *resp;
     const char *origin = cors_origin(h, conn);
@@ -129,7 +138,7 @@ static enum MHD_Result respond(otlp_http_t *h, struct MHD_Connection *conn, unsi
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
-    if (close)
+    if (atomic_load(&h->stopping)) /* the connection is not to be used again */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (origin != NULL) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -144,7 +153,7 @@ static enum MHD_Result respond(otlp_http_t *h, struct MHD_Connection *conn, unsi
 static enum MHD_Result respond_text(otlp_http_t *h, struct MHD_Connection *conn, unsigned status,
                                     const char *text)
 {
-    return respond(h, conn, status, TYPE_TEXT, text, strlen(text), false);
+    return respond(h, conn, status, TYPE_TEXT, text, strlen(text));
 }
 
 /*
@@ -156,7 +165,6 @@ static enum MHD_Result respond_status(otlp_http_t *h, struct MHD_Connection *con
 {
     ct_buf_t pb = {.max = 64u << 10}, js = {.max = 64u << 10};
     const char *type = body_type == BODY_JSON ? TYPE_JSON : TYPE_PROTO;
-    bool close = atomic_load(&h->stopping);
     enum MHD_Result ok;
     int rc = 0;
 
@@ -170,11 +178,11 @@ static enum MHD_Result respond_status(otlp_http_t *h, struct MHD_Connection *con
         rc = ct_otlp_json_encode_desc(&google__rpc__status__descriptor, pb.data, pb.len, &js, NULL,
                                       0);
     if (rc != 0)
-        ok = respond(h, conn, status, type, NULL, 0, close); /* the status alone still tells */
+        ok = respond(h, conn, status, type, NULL, 0); /* the status alone still tells */
     else if (body_type == BODY_JSON)
-        ok = respond(h, conn, status, type, js.data, js.len, close);
+        ok = respond(h, conn, status, type, js.data, js.len);
     else
-        ok = respond(h, conn, status, type, pb.data, pb.len, close);
+        ok = respond(h, conn, status, type, pb.data, pb.len);
     ct_buf_free(&pb);
     ct_buf_free(&js);
     return ok;
@@ -584,8 +592,8 @@ static enum MHD_Result req_finish(http_req_t *q, struct MHD_Connection *conn)
     q->code = otlp_receiver_export(r, OTLP_HTTP, q->sig, data, len, md, q->msg, sizeof q->msg);
     if (q->code == CT_OK) {
         /* An empty Export*ServiceResponse: no bytes in protobuf, {} in JSON. */
-        ok = q->body_type == BODY_JSON ? respond(h, conn, MHD_HTTP_OK, TYPE_JSON, "{}", 2, false)
-                                       : respond(h, conn, MHD_HTTP_OK, TYPE_PROTO, NULL, 0, false);
+        ok = q->body_type == BODY_JSON ? respond(h, conn, MHD_HTTP_OK, TYPE_JSON, "{}", 2)
+                                       : respond(h, conn, MHD_HTTP_OK, TYPE_PROTO, NULL, 0);
     } else {
         ok = respond_status(h, conn, (unsigned)ct_code_http_status(q->code), q->body_type, q->code,
                             q->msg);
@@ -630,6 +638,38 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* --- the server ------------------------------------------------------------------------- */
 
 /*
+ * At conn_limit libmicrohttpd stops accepting: new clients wait in the
+ * kernel's listen queue, then time out. Not a client's mistake but a limit
+ * an operator may want raised (the open-files limit), hence a warning, at
+ * most one each 10 s.
+ */
+static void warn_full(otlp_http_t *h)
+{
+    ct_log_limited(&h->full_log, 10000000000ull, CT_LOG_WARN, h->r->inst->name,
+                   "HTTP connection limit reached (%u open, limit %u, from the open-files "
+                   "limit): new connections wait until some close; idle ones close after %d s",
+                   atomic_load(&h->conns), h->conn_limit, HTTP_IDLE_TIMEOUT_S);
+}
+
+/*
+ * Counts open connections. libmicrohttpd splits conn_limit among its
+ * threads, and a thread whose share is full stops accepting: once fewer
+ * than one connection per thread remain, some clients may already wait.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    otlp_http_t *h = cls;
+
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&h->conns, 1);
+        return;
+    }
+    if (atomic_fetch_add(&h->conns, 1) + 1 + h->nthreads >= h->conn_limit)
+        warn_full(h);
+}
+
+/*
  * libmicrohttpd's own messages mostly tell of clients (a closed connection,
  * a failed TLS handshake): debug level. While starting they explain why the
  * start failed, so the last one is kept for the error.
@@ -646,7 +686,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         line[--n] = '\0';
     if (h->starting)
         snprintf(h->start_error, sizeof h->start_error, "%s", line);
-    otlp_receiver_client_error(h->r, "libmicrohttpd: %s", line);
+    if (strstr(line, "connection limit") != NULL)
+        warn_full(h);
+    else
+        otlp_receiver_client_error(h->r, "libmicrohttpd: %s", line);
 }
 
 /*
@@ -750,6 +793,24 @@ static unsigned thread_count(void)
     return (unsigned)n;
 }
 
+/*
+ * How many connections the server holds at once: with epoll there is no
+ * FD_SETSIZE ceiling, so the open-files limit decides, less a quarter (at
+ * least 64) kept for gRPC, exporters and files.
+ */
+static unsigned connection_limit(void)
+{
+    struct rlimit rl;
+    rlim_t n = 1024, reserve;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        n = rl.rlim_cur;
+    if (n > UINT_MAX / 2)
+        n = UINT_MAX / 2;
+    reserve = n / 4 > HTTP_FD_RESERVE_MIN ? n / 4 : HTTP_FD_RESERVE_MIN;
+    return n > reserve + HTTP_CONN_MIN ? (unsigned)(n - reserve) : HTTP_CONN_MIN;
+}
+
 static void http_free(otlp_http_t *h)
 {
     if (h == NULL)
@@ -767,8 +828,10 @@ static void http_free(otlp_http_t *h)
 int otlp_http_start(otlp_receiver_t *r, ct_err_t *err)
 {
     const char *name = r->inst->name;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
-                     MHD_USE_ERROR_LOG;
+    /* epoll, or poll where it is missing: never select(), which stops at FD_SETSIZE (1024). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
+                     MHD_USE_ERROR_LOG |
+                     (MHD_is_feature_supported(MHD_FEATURE_EPOLL) ? MHD_USE_EPOLL : MHD_USE_POLL);
     struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
     char shown[300] = "", signals[64] = "";
     otlp_http_t *h = calloc(1, sizeof *h);
@@ -781,6 +844,7 @@ int otlp_http_start(otlp_receiver_t *r, ct_err_t *err)
     h->listen_fd = -1;
     atomic_init(&h->stopping, false);
     atomic_init(&h->active, 0);
+    atomic_init(&h->conns, 0);
     r->http = h;
 
     if (h->cfg->tls_present) {
@@ -799,11 +863,13 @@ int otlp_http_start(otlp_receiver_t *r, ct_err_t *err)
     }
 
     h->nthreads = thread_count();
+    h->conn_limit = connection_limit();
     h->starting = true;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, h->nthreads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        h->conn_limit, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     h->starting = false;
     if (h->daemon == NULL) {
@@ -817,9 +883,12 @@ int otlp_http_start(otlp_receiver_t *r, ct_err_t *err)
         if (r->inst->next[s] != NULL)
             snprintf(signals + strlen(signals), sizeof signals - strlen(signals), "%s%s",
                      signals[0] ? ", " : "", ct_signal_name((ct_signal_t)s));
-    ct_log_info(name, "OTLP/HTTP listening on %s%s (%s; %u threads; max body %llu bytes)", shown,
-                h->cfg->tls_present ? " with TLS" : "", signals[0] ? signals : "no pipelines",
-                h->nthreads, (unsigned long long)h->cfg->max_request_body_size);
+    ct_log_info(name,
+                "OTLP/HTTP listening on %s%s (%s; %u threads; up to %u connections; max body "
+                "%llu bytes)",
+                shown, h->cfg->tls_present ? " with TLS" : "",
+                signals[0] ? signals : "no pipelines", h->nthreads, h->conn_limit,
+                (unsigned long long)h->cfg->max_request_body_size);
     return 0;
 fail : {
     ct_err_t inner = *err;

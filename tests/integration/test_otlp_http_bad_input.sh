@@ -2,8 +2,9 @@
 # The otlp receiver over HTTP against bodies and headers a client gets wrong, each with the
 # exact status it must answer: OTLP/JSON edge cases (hex ids, 64-bit times as strings, numbers
 # and worse, unknown fields), compressed bodies (gzip, two gzip members, corrupt streams, a
-# decompression bomb that must not grow the process), content types, methods, encodings.
-# After all of it a good request must still succeed.
+# decompression bomb that must not grow the process), content types, methods, encodings,
+# 2,000 idle connections, a garbage request line, keep-alive connections during shutdown, and
+# the warning at the connection limit. After all of it a good request must still succeed.
 set -uo pipefail
 export LC_ALL=C
 source "$(dirname "$0")/lib/common.sh"
@@ -98,6 +99,12 @@ service:
     traces: {receivers: [otlp], exporters: [file]}
     logs: {receivers: [otlp], exporters: [otlp_http/dead]}
 EOF
+# Room for 2,000 idle connections: cotel takes three quarters of its soft open-files limit,
+# inherited from this shell, as its connection limit.
+hard_nofile=$(ulimit -H -n)
+nofile=8192
+[ "$hard_nofile" = unlimited ] || [ "$hard_nofile" -ge "$nofile" ] || nofile=$hard_nofile
+ulimit -S -n "$nofile" || fail "cannot raise the soft open-files limit to $nofile"
 start_cotel "$work/cotel.yaml"
 
 # expect STATUS NAME [curl options...]: POSTs to /v1/traces unless the options say otherwise;
@@ -220,6 +227,49 @@ conns=$(curl -s --max-time 10 -o /dev/null -o /dev/null -w '%{num_connects} ' \
     "$base/v1/traces" "$base/v1/traces")
 [ "$conns" = "1 0 " ] || fail "keep-alive: new connections per request were '$conns'"
 
+# 2,000 idle connections, past the 1,024 of select(): cotel holds them all (its descriptors
+# count them) and still answers a new client at once.
+if [ "$nofile" -ge 4096 ]; then
+    python3 - "$port" "$cotel_pid" 2000 <<'PY' || fail "2,000 idle connections stop the server"
+import os, socket, sys, time
+
+port, pid, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+socks = []
+try:
+    for _ in range(n):
+        socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+    deadline = time.monotonic() + 15
+    while len(os.listdir(f"/proc/{pid}/fd")) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    held = len(os.listdir(f"/proc/{pid}/fd"))
+    assert held >= n, f"cotel has {held} descriptors open, fewer than the {n} connections"
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 2\r\n\r\n{}")
+    status = s.recv(4096).split(b"\r\n", 1)[0]
+    assert status.startswith(b"HTTP/1.1 200"), status
+    s.close()
+finally:
+    for s in socks:
+        s.close()
+PY
+    pass "2,000 idle connections held; a new request still answered 200"
+else
+    echo "SKIP (this check only): the hard open-files limit ($hard_nofile) leaves no room for" \
+        "2,000 connections"
+fi
+
+# A request line that is not HTTP: libmicrohttpd (0.9.75) closes the connection at once, with no
+# answer; it must not hang.
+python3 - "$port" <<'PY' || fail "a garbage request line"
+import socket, sys
+
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GARBAGE\r\n\r\n")
+answer = s.recv(4096)
+assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer
+PY
+
 # Still healthy after all of it.
 json 200 good-again good.json
 kill -0 "$cotel_pid" 2>/dev/null || fail "cotel died"
@@ -227,27 +277,77 @@ pass "keep-alive connection reused; a good request afterwards still 200"
 
 # ---------------------------------------------------------------------------------------------
 # Shutdown: a request whose body is still arriving when SIGTERM comes is answered 503, and
-# cotel still exits 0.
+# cotel still exits 0. Meanwhile a new request on a kept-alive connection is answered 503 with
+# Connection: close.
 python3 - "$port" "$cotel_pid" "$work/good.json" <<'PY' || fail "a request open across SIGTERM"
 import os, signal, socket, sys, time
 port, pid, body = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3], "rb").read()
+head = (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body))
+
+def answer(s):
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+kept = socket.create_connection(("127.0.0.1", port), timeout=20)
+kept.sendall(head + body)
+first = answer(kept)
+assert first.startswith(b"HTTP/1.1 200"), first
 s = socket.create_connection(("127.0.0.1", port), timeout=20)
-s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-          b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+s.sendall(head + body[:10])
 time.sleep(0.3)
 os.kill(pid, signal.SIGTERM)
 time.sleep(0.5)
+kept.sendall(head + body)
+again = answer(kept)
+assert again.startswith(b"HTTP/1.1 503"), again
+assert b"\r\nconnection: close\r\n" in again.lower(), again
 s.sendall(body[10:])
-answer = b""
-while b"\r\n\r\n" not in answer:
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    answer += chunk
-status = answer.split(b"\r\n", 1)[0]
+status = answer(s).split(b"\r\n", 1)[0]
 assert status.startswith(b"HTTP/1.1 503"), status
 print("answered during shutdown:", status.decode())
 PY
 wait_exit "$cotel_pid" 30 "cotel, after SIGTERM,"
 [ "$RC" -eq 0 ] || fail "cotel exited with status $RC after SIGTERM"
-pass "a request open across SIGTERM is answered 503; cotel exits 0"
+pass "a request open across SIGTERM is answered 503, keep-alive ones 503 with Connection: close;" \
+    "cotel exits 0"
+
+# ---------------------------------------------------------------------------------------------
+# The connection limit: with a soft open-files limit of 256, cotel takes 192 connections at
+# once. Past that, new clients wait, and cotel says so in a warning; once the connections
+# close, a client is served again.
+small_port=$(free_port)
+small_mport=$(free_port)
+sed -e "s/127.0.0.1:$port\$/127.0.0.1:$small_port/" \
+    -e "s/127.0.0.1:$mport\$/127.0.0.1:$small_mport/" "$work/cotel.yaml" >"$work/small.yaml"
+ulimit -S -n 256
+start_cotel "$work/small.yaml" small
+ulimit -S -n "$nofile"
+grep -q "OTLP/HTTP listening on 127.0.0.1:$small_port .*up to 192 connections" "$work/small.err" ||
+    fail "the small cotel does not say its connection limit is 192"
+python3 - "$small_port" "$work/small.err" <<'PY' || fail "the connection limit"
+import socket, sys, time
+
+port, log = int(sys.argv[1]), sys.argv[2]
+socks = []
+try:
+    for _ in range(200):
+        socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+    deadline = time.monotonic() + 15
+    while "HTTP connection limit reached" not in open(log).read():
+        assert time.monotonic() < deadline, "no warning at the connection limit"
+        time.sleep(0.1)
+finally:
+    for s in socks:
+        s.close()
+PY
+got=$(curl -s --max-time 20 -o /dev/null -w '%{http_code}' -H "Content-Type: application/json" \
+    --data-binary "@$work/good.json" "http://127.0.0.1:$small_port/v1/traces")
+[ "$got" = 200 ] || fail "after the connections at the limit closed: status $got, expected 200"
+stop_cotel_clean 30
+pass "at the connection limit (192) a warning; served again once connections close"
