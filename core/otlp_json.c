@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_wire.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
@@ -237,18 +238,29 @@ typedef struct enc {
     ct_buf_t *out;
     int rc;
     int depth;
+    int walk; /* reading the wire format: a full out only stops the writing */
+    int full; /* out met its maximum while walking, which goes on to check the input */
+    int mute; /* walking a message protobuf-c reads and then drops: nothing to write */
 } enc_t;
+
+static void put_rc(enc_t *e, int rc)
+{
+    if (rc == -E2BIG && e->walk)
+        e->full = 1;
+    else
+        e->rc = rc;
+}
 
 static void put(enc_t *e, const void *p, size_t n)
 {
-    if (e->rc == 0 && n > 0)
-        e->rc = ct_buf_append(e->out, p, n);
+    if (e->rc == 0 && !e->full && !e->mute && n > 0)
+        put_rc(e, ct_buf_append(e->out, p, n));
 }
 
 static void put_ch(enc_t *e, char c)
 {
-    if (e->rc == 0)
-        e->rc = ct_buf_putc(e->out, (uint8_t)c);
+    if (e->rc == 0 && !e->full && !e->mute)
+        put_rc(e, ct_buf_putc(e->out, (uint8_t)c));
 }
 
 /* 64-bit integers are quoted, as OTLP/JSON (after proto3 JSON) requires. */
@@ -584,6 +596,471 @@ static void emit_message(enc_t *e, const ProtobufCMessage *m)
     }
     put_ch(e, '}');
     e->depth--;
+}
+
+/* ---------------------------------------------------------------------------
+ * Encoder straight from the wire format. Unpacking with protobuf-c first costs
+ * some 125 times the request's size (a struct per span); this walker needs
+ * only a small table per open message. It writes the bytes emit_message would
+ * write for the unpacked message: each message's fields are first indexed
+ * (first and last occurrence, count), then written in descriptor order, the
+ * last value of a scalar winning, repeated fields concatenating their packed
+ * and unpacked occurrences, a oneof holding its last member. What protobuf-c
+ * reads its own way (a message field given twice outside a oneof is merged;
+ * proto2 labels, groups, malformed input, varints it reads more loosely) makes
+ * the walk give up with WALK_FALLBACK, and the caller unpacks as before: rare
+ * requests, which pay the old memory.
+ */
+
+#define WALK_FALLBACK 1
+
+/* Where one field of an open message occurs; offsets are into the message. */
+typedef struct wslot {
+    size_t first, last; /* tag offsets of the first and last occurrence */
+    size_t count;
+} wslot_t;
+
+typedef struct wenc {
+    enc_t e;
+    int fallback;   /* the input needs protobuf-c's own reading */
+    ct_buf_t slots; /* wslot_t arrays of the open messages, the innermost last */
+} wenc_t;
+
+/* One field read off the wire: number, wire type, value, where the next one starts. */
+typedef struct wfield {
+    size_t next;
+    uint32_t num;
+    unsigned wt;
+    uint64_t v;       /* VARINT, I32, I64 */
+    const uint8_t *p; /* LEN payload */
+    size_t len;
+} wfield_t;
+
+/* Reads the field at *pos; 0, or -1 when it is something to leave to protobuf-c. */
+static int wire_next(const uint8_t *p, size_t len, size_t pos, wfield_t *f)
+{
+    uint64_t tag, n;
+    size_t k = ct_wire_get_varint(p + pos, len - pos, &tag);
+
+    if (k == 0 || k > 5 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+        return -1;
+    f->num = (uint32_t)(tag >> 3);
+    f->wt = (unsigned)(tag & 7);
+    pos += k;
+    switch (f->wt) {
+    case PROTOBUF_C_WIRE_TYPE_VARINT:
+        if ((k = ct_wire_get_varint(p + pos, len - pos, &f->v)) == 0)
+            return -1;
+        pos += k;
+        break;
+    case PROTOBUF_C_WIRE_TYPE_64BIT:
+        if (len - pos < 8)
+            return -1;
+        f->v = 0;
+        for (int i = 7; i >= 0; i--)
+            f->v = f->v << 8 | p[pos + (size_t)i];
+        pos += 8;
+        break;
+    case PROTOBUF_C_WIRE_TYPE_32BIT:
+        if (len - pos < 4)
+            return -1;
+        f->v = (uint32_t)p[pos] | (uint32_t)p[pos + 1] << 8 | (uint32_t)p[pos + 2] << 16 |
+               (uint32_t)p[pos + 3] << 24;
+        pos += 4;
+        break;
+    case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED:
+        k = ct_wire_get_varint(p + pos, len - pos, &n);
+        if (k == 0 || k > 5 || n > len - pos - k)
+            return -1;
+        f->p = p + pos + k;
+        f->len = (size_t)n;
+        pos += k + (size_t)n;
+        break;
+    default:
+        return -1; /* groups and the unused wire types */
+    }
+    f->next = pos;
+    return 0;
+}
+
+/* The wire type protobuf-c expects for a value of type t. */
+static unsigned wire_type_of(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return PROTOBUF_C_WIRE_TYPE_32BIT;
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return PROTOBUF_C_WIRE_TYPE_64BIT;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+    default:
+        return PROTOBUF_C_WIRE_TYPE_VARINT;
+    }
+}
+
+static int is_packable(ProtobufCType t)
+{
+    return wire_type_of(t) != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+}
+
+/* A scalar held in v (low bits for 32-bit types) as the C value protobuf-c stores. */
+static void walk_scalar(wenc_t *w, ProtobufCType t, uint64_t v)
+{
+    enc_t *e = &w->e;
+    uint32_t u32 = (uint32_t)v;
+    union {
+        uint32_t u;
+        float f;
+    } f32 = {.u = u32};
+    union {
+        uint64_t u;
+        double d;
+    } f64 = {.u = v};
+
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_ENUM:
+        put_i64(e, (int32_t)u32, 0);
+        break;
+    case PROTOBUF_C_TYPE_SINT32:
+        put_i64(e, (int32_t)((u32 >> 1) ^ (0u - (u32 & 1))), 0);
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        put_u64(e, u32, 0, 0);
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        put_i64(e, (int64_t)v, 1);
+        break;
+    case PROTOBUF_C_TYPE_SINT64:
+        put_i64(e, (int64_t)((v >> 1) ^ (0 - (v & 1))), 1);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        put_u64(e, v, 0, 1);
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        put_double(e, f32.f, 1);
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        put_double(e, f64.d, 0);
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        if (v)
+            put(e, "true", 4);
+        else
+            put(e, "false", 5);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Whether a scalar of type t holding v is proto3's default, as is_default sees it. */
+static int scalar_is_default(ProtobufCType t, uint64_t v)
+{
+    switch (wire_type_of(t)) {
+    case PROTOBUF_C_WIRE_TYPE_64BIT:
+        return v == 0;
+    case PROTOBUF_C_WIRE_TYPE_32BIT:
+        return (uint32_t)v == 0;
+    default:
+        break;
+    }
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_BOOL:
+        return v == 0;
+    default:
+        return (uint32_t)v == 0;
+    }
+}
+
+static void walk_message(wenc_t *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+                         size_t len);
+
+/* One value of field f read off the wire (not a packed run). */
+static void walk_value(wenc_t *w, const ProtobufCFieldDescriptor *f, const wfield_t *wf)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        /* protobuf-c keeps a C string: it ends at the first NUL. */
+        const uint8_t *nul = memchr(wf->p, 0, wf->len);
+        put_string(&w->e, (const char *)wf->p, nul ? (size_t)(nul - wf->p) : wf->len);
+        break;
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        if (hex_id_size(f))
+            put_hex(&w->e, wf->p, wf->len);
+        else
+            put_base64(&w->e, wf->p, wf->len);
+        break;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        walk_message(w, f->descriptor, wf->p, wf->len);
+        break;
+    default:
+        walk_scalar(w, f->type, wf->v);
+    }
+}
+
+/* The elements of a packed run, each preceded by a comma unless it is the array's first. */
+static void walk_packed(wenc_t *w, const ProtobufCFieldDescriptor *f, const wfield_t *wf,
+                        int *started)
+{
+    unsigned wt = wire_type_of(f->type);
+    size_t size = wt == PROTOBUF_C_WIRE_TYPE_64BIT ? 8 : 4;
+    size_t pos = 0;
+
+    if (wt != PROTOBUF_C_WIRE_TYPE_VARINT && wf->len % size != 0) {
+        w->fallback = 1;
+        return;
+    }
+    while (pos < wf->len && !w->fallback && w->e.rc == 0) {
+        uint64_t v = 0;
+        if (wt == PROTOBUF_C_WIRE_TYPE_VARINT) {
+            size_t k = ct_wire_get_varint(wf->p + pos, wf->len - pos, &v);
+            if (k == 0) {
+                w->fallback = 1;
+                return;
+            }
+            pos += k;
+        } else {
+            for (size_t i = size; i-- > 0;)
+                v = v << 8 | wf->p[pos + i];
+            pos += size;
+        }
+        put(&w->e, *started ? "," : "[", 1);
+        *started = 1;
+        walk_scalar(w, f->type, v);
+    }
+}
+
+/* All occurrences of repeated field f, in wire order, from its first to its last. */
+static void walk_repeated(wenc_t *w, const ProtobufCFieldDescriptor *f, const uint8_t *p,
+                          size_t len, const wslot_t *s, int *first)
+{
+    int started = 0;
+    wfield_t wf;
+    int key_written = 0;
+
+    for (size_t pos = s->first; pos <= s->last && !w->fallback && w->e.rc == 0; pos = wf.next) {
+        if (wire_next(p, len, pos, &wf) != 0) {
+            w->fallback = 1; /* cannot happen: the same bytes were read before */
+            return;
+        }
+        if (wf.num != f->id)
+            continue;
+        if (!key_written) {
+            /* An empty packed run alone writes nothing, as an empty array is left out. */
+            if (wf.wt == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED && is_packable(f->type) &&
+                wf.len == 0)
+                continue;
+            put_key(&w->e, f, *first);
+            *first = 0;
+            key_written = 1;
+        }
+        if (wf.wt == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED && is_packable(f->type)) {
+            walk_packed(w, f, &wf, &started);
+        } else {
+            put(&w->e, started ? "," : "[", 1);
+            started = 1;
+            walk_value(w, f, &wf);
+        }
+    }
+    if (started)
+        put(&w->e, "]", 1);
+}
+
+static wslot_t *walk_slot(wenc_t *w, size_t base, size_t i)
+{
+    return (wslot_t *)(w->slots.data + base) + i;
+}
+
+/*
+ * Whether oneof member i, seen on the wire, is the one protobuf-c keeps: no
+ * other member of its oneof (the same case member) occurs after it.
+ */
+static int oneof_holds(wenc_t *w, const ProtobufCMessageDescriptor *desc, size_t base, size_t i)
+{
+    const ProtobufCFieldDescriptor *f = &desc->fields[i];
+    size_t last = walk_slot(w, base, i)->last;
+
+    for (size_t j = 0; j < desc->n_fields; j++) {
+        const ProtobufCFieldDescriptor *g = &desc->fields[j];
+        const wslot_t *s = walk_slot(w, base, j);
+        if (j != i && (g->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            g->quantifier_offset == f->quantifier_offset && s->count && s->last > last)
+            return 0;
+    }
+    return 1;
+}
+
+/* Notes where each field of the message occurs; 0, or -1 to leave it to protobuf-c. */
+static int walk_index(wenc_t *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+                      size_t len, size_t base)
+{
+    wfield_t wf;
+
+    for (size_t pos = 0; pos < len; pos = wf.next) {
+        if (wire_next(p, len, pos, &wf) != 0)
+            return -1;
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(desc, wf.num);
+        if (f == NULL)
+            continue; /* unknown: protobuf-c keeps it aside, the JSON leaves it out */
+        if (f->label != PROTOBUF_C_LABEL_NONE && f->label != PROTOBUF_C_LABEL_REPEATED)
+            return -1; /* proto2 presence rules */
+        int packed = f->label == PROTOBUF_C_LABEL_REPEATED && is_packable(f->type) &&
+                     wf.wt == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+        if (wf.wt != wire_type_of(f->type) && !packed)
+            return -1;
+        wslot_t *s = walk_slot(w, base, (size_t)(f - desc->fields));
+        if (s->count++ == 0)
+            s->first = pos;
+        s->last = pos;
+    }
+    return 0;
+}
+
+/*
+ * protobuf-c parses a oneof's message members that a later member replaces,
+ * and fails the request when one does not parse: the walk reads them too,
+ * writing nothing. keep_last: the last occurrence is the one kept.
+ */
+static void walk_replaced(wenc_t *w, const ProtobufCFieldDescriptor *f, const uint8_t *p,
+                          size_t len, const wslot_t *s, int keep_last)
+{
+    wfield_t wf;
+
+    w->e.mute++;
+    for (size_t pos = s->first; pos <= s->last && !w->fallback && w->e.rc == 0; pos = wf.next) {
+        if (wire_next(p, len, pos, &wf) != 0) {
+            w->fallback = 1;
+            break;
+        }
+        if (wf.num == f->id && !(keep_last && pos == s->last))
+            walk_message(w, f->descriptor, wf.p, wf.len);
+    }
+    w->e.mute--;
+}
+
+/* Writes singular field i of the message unless proto3 leaves it out. */
+static void walk_single(wenc_t *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+                        size_t len, size_t base, size_t i, int *first)
+{
+    const ProtobufCFieldDescriptor *f = &desc->fields[i];
+    wslot_t s = *walk_slot(w, base, i); /* a copy: nested messages move the array */
+    int oneof = (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0;
+    int holds = !oneof || oneof_holds(w, desc, base, i);
+    wfield_t wf;
+
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+        /* Outside a oneof protobuf-c merges a message given twice: its own reading. */
+        if (!oneof && s.count > 1) {
+            w->fallback = 1;
+            return;
+        }
+        if (oneof && (s.count > 1 || !holds))
+            walk_replaced(w, f, p, len, &s, holds);
+    }
+    if (!holds || w->fallback)
+        return;
+    if (wire_next(p, len, s.last, &wf) != 0) {
+        w->fallback = 1;
+        return;
+    }
+    if (!oneof) {
+        int dflt;
+        if (f->type == PROTOBUF_C_TYPE_STRING)
+            dflt = wf.len == 0 || wf.p[0] == '\0';
+        else if (f->type == PROTOBUF_C_TYPE_BYTES)
+            dflt = wf.len == 0;
+        else if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+            dflt = 0;
+        else
+            dflt = scalar_is_default(f->type, wf.v);
+        if (dflt)
+            return;
+    }
+    put_key(&w->e, f, *first);
+    *first = 0;
+    walk_value(w, f, &wf);
+}
+
+static void walk_message(wenc_t *w, const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+                         size_t len)
+{
+    enc_t *e = &w->e;
+    size_t n = desc->n_fields;
+    size_t base = w->slots.len;
+    int first = 1;
+
+    if (e->depth + 1 > CT_OTLP_JSON_MAX_DEPTH) {
+        w->fallback = 1; /* protobuf-c's reading, then emit_message's error */
+        return;
+    }
+    if ((e->rc = ct_buf_reserve(&w->slots, n * sizeof(wslot_t))) != 0)
+        return;
+    memset(w->slots.data + base, 0, n * sizeof(wslot_t));
+    w->slots.len += n * sizeof(wslot_t);
+    if (walk_index(w, desc, p, len, base) != 0) {
+        w->fallback = 1;
+        goto out;
+    }
+
+    e->depth++;
+    put_ch(e, '{');
+    for (size_t i = 0; i < n && !w->fallback && e->rc == 0; i++) {
+        wslot_t s = *walk_slot(w, base, i); /* a copy: nested messages move the array */
+        if (s.count == 0)
+            continue;
+        if (desc->fields[i].label == PROTOBUF_C_LABEL_REPEATED)
+            walk_repeated(w, &desc->fields[i], p, len, &s, &first);
+        else
+            walk_single(w, desc, p, len, base, i, &first);
+    }
+    put_ch(e, '}');
+    e->depth--;
+out:
+    w->slots.len = base;
+}
+
+/*
+ * Encodes from the wire: 0, WALK_FALLBACK when protobuf-c must read the input,
+ * -E2BIG when out would pass its maximum, -ENOMEM. On failure out keeps its
+ * length. Not in the header: the unit test calls it to see which inputs the
+ * walk itself handles.
+ */
+int ct_otlp_json_encode_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *pb, size_t len,
+                             ct_buf_t *out);
+
+int ct_otlp_json_encode_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *pb, size_t len,
+                             ct_buf_t *out)
+{
+    wenc_t w = {.e = {.out = out, .walk = 1}};
+    size_t mark = out->len;
+    int rc;
+
+    walk_message(&w, desc, pb, len);
+    if (w.fallback)
+        rc = WALK_FALLBACK;
+    else if (w.e.rc != 0)
+        rc = w.e.rc;
+    else
+        rc = w.e.full ? -E2BIG : 0;
+    if (rc != 0)
+        out->len = mark;
+    ct_buf_free(&w.slots);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------
@@ -1860,8 +2337,16 @@ int ct_otlp_json_encode_msg(const ProtobufCMessage *msg, ct_buf_t *out)
     return e.rc;
 }
 
-int ct_otlp_json_encode_desc(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
-                             ct_buf_t *out, char *err, size_t errlen)
+/*
+ * The encoder of old, unpacking with protobuf-c: for the inputs the wire
+ * walker leaves to it, and for the unit test comparing the two. Not in the
+ * header: no other caller should pay its memory.
+ */
+int ct_otlp_json_encode_unpacked(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
+                                 ct_buf_t *out, char *err, size_t errlen);
+
+int ct_otlp_json_encode_unpacked(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
+                                 ct_buf_t *out, char *err, size_t errlen)
 {
     arena_t arena;
     int rc;
@@ -1883,6 +2368,22 @@ int ct_otlp_json_encode_desc(const ProtobufCMessageDescriptor *d, const uint8_t 
                  rc == -E2BIG ? "output too large or nested too deep" : "out of memory");
 out:
     arena_free(&arena);
+    return rc;
+}
+
+int ct_otlp_json_encode_desc(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
+                             ct_buf_t *out, char *err, size_t errlen)
+{
+    int rc;
+
+    if (err && errlen)
+        err[0] = '\0';
+    rc = ct_otlp_json_encode_walk(d, pb, len, out);
+    if (rc == WALK_FALLBACK)
+        return ct_otlp_json_encode_unpacked(d, pb, len, out, err, errlen);
+    if (rc != 0 && err)
+        snprintf(err, errlen, "%s",
+                 rc == -E2BIG ? "output too large or nested too deep" : "out of memory");
     return rc;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ct_test.h"
+#include "ct_wire.h"
 #include "otlp_json.h"
 
 #include "google/rpc/status.pb-c.h"
@@ -1227,6 +1228,407 @@ static void test_limit_is_on_final_message(void)
     ct_buf_free(&ref);
 }
 
+/* ---------------------------------------------------------------------------
+ * The encoder reads the wire format itself and leaves odd inputs to the old
+ * encoder, which unpacks with protobuf-c. Both are reachable here (not through
+ * the header); random requests must give the same bytes either way.
+ */
+int ct_otlp_json_encode_unpacked(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
+                                 ct_buf_t *out, char *err, size_t errlen);
+int ct_otlp_json_encode_walk(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
+                             ct_buf_t *out);
+
+#define WALK_FALLBACK 1
+
+typedef struct rnd {
+    uint64_t s;
+} rnd_t;
+
+static uint64_t rnd_next(rnd_t *r)
+{
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return r->s;
+}
+
+static size_t rnd_below(rnd_t *r, size_t n)
+{
+    return n ? (size_t)(rnd_next(r) % n) : 0;
+}
+
+static void put_varint(ct_buf_t *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        ct_buf_putc(b, (uint8_t)(v | 0x80));
+        v >>= 7;
+    }
+    ct_buf_putc(b, (uint8_t)v);
+}
+
+static void put_le(ct_buf_t *b, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        ct_buf_putc(b, (uint8_t)(v >> (8 * i)));
+}
+
+/* Values that meet the encoder's corners: zero, signs, 32-bit overflow, NaN, -0.0. */
+static uint64_t rnd_scalar(rnd_t *r, ProtobufCType t)
+{
+    size_t shift;
+    static const uint64_t varints[] = {0,
+                                       1,
+                                       2,
+                                       127,
+                                       128,
+                                       300,
+                                       0x7fffffff,
+                                       0x80000000,
+                                       0xffffffff,
+                                       0x100000000ull,
+                                       0x7fffffffffffffffull,
+                                       UINT64_MAX,
+                                       UINT64_MAX - 5,
+                                       1ull << 63};
+    static const uint64_t doubles[] = {0,
+                                       0x8000000000000000ull,
+                                       0x3ff8000000000000ull,
+                                       0x7ff8000000000000ull,
+                                       0x7ff0000000000000ull,
+                                       0xfff0000000000000ull,
+                                       0x0000000000000001ull,
+                                       0x3fb999999999999aull};
+    static const uint64_t floats[] = {0,           0x80000000u, 0x3fc00000u, 0x7fc00000u,
+                                      0x7f800000u, 0xff800000u, 1,           0x3dcccccdu};
+    switch (t) {
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return rnd_below(r, 3) ? doubles[rnd_below(r, CT_ARRAY_LEN(doubles))] : rnd_next(r);
+    case PROTOBUF_C_TYPE_FLOAT:
+        return rnd_below(r, 3) ? floats[rnd_below(r, CT_ARRAY_LEN(floats))] : (uint32_t)rnd_next(r);
+    default:
+        if (rnd_below(r, 3))
+            return varints[rnd_below(r, CT_ARRAY_LEN(varints))];
+        shift = rnd_below(r, 64); /* apart: the order of two calls in one expression is open */
+        return rnd_next(r) >> shift;
+    }
+}
+
+/* One scalar value without its tag, in field type t's wire form. */
+static void put_scalar(ct_buf_t *b, ProtobufCType t, uint64_t v)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        put_le(b, v, 4);
+        break;
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        put_le(b, v, 8);
+        break;
+    default:
+        put_varint(b, v);
+    }
+}
+
+static int wire_of(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return 5;
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 1;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+static void put_len_bytes(ct_buf_t *b, const void *p, size_t n)
+{
+    put_varint(b, n);
+    ct_buf_append(b, p, n);
+}
+
+static void gen_message(rnd_t *r, const ProtobufCMessageDescriptor *d, int depth, ct_buf_t *b);
+
+/* One field of d, tag included: mostly valid for ct_wire_check, now and then not. */
+static void gen_field(rnd_t *r, const ProtobufCFieldDescriptor *f, int depth, ct_buf_t *b)
+{
+    int wt = wire_of(f->type);
+    int packed = f->label == PROTOBUF_C_LABEL_REPEATED && wt != 2 && rnd_below(r, 2);
+
+    put_varint(b, (uint64_t)f->id << 3 | (packed ? 2 : (unsigned)wt));
+    if (packed) {
+        ct_buf_t run = {0};
+        size_t n = rnd_below(r, 5);
+        for (size_t i = 0; i < n; i++)
+            put_scalar(&run, f->type, rnd_scalar(r, f->type));
+        put_len_bytes(b, run.data, run.len);
+        ct_buf_free(&run);
+    } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+        ct_buf_t sub = {0};
+        if (depth < 7)
+            gen_message(r, f->descriptor, depth + 1, &sub);
+        put_len_bytes(b, sub.data, sub.len);
+        ct_buf_free(&sub);
+    } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
+        /* Ids are empty or of their size, which ct_wire_check requires; now and then not. */
+        uint8_t v[40];
+        size_t n = rnd_below(r, 20);
+        if (strstr(f->name, "_id") && rnd_below(r, 8))
+            n = rnd_below(r, 3) == 0 ? 0 : strcmp(f->name, "trace_id") == 0 ? 16 : 8;
+        for (size_t i = 0; i < n; i++)
+            v[i] = (uint8_t)rnd_next(r);
+        put_len_bytes(b, v, n);
+    } else if (f->type == PROTOBUF_C_TYPE_STRING) {
+        /* Escapes, multi-byte UTF-8, invalid UTF-8 and NUL. */
+        static const char *const pieces[] = {
+            "a",    "xyz",  "\"",           "\\",           "\n",
+            "\x01", "\x1f", "\xc3\xa9",     "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+            "\xff", "\xc3", "\xed\xa0\x80", "\xc0\xaf",     "\x7f",
+            "/",    "\0"};
+        ct_buf_t s = {0};
+        size_t n = rnd_below(r, 6);
+        for (size_t i = 0; i < n; i++) {
+            size_t k = rnd_below(r, CT_ARRAY_LEN(pieces));
+            ct_buf_append(&s, pieces[k], k + 1 == CT_ARRAY_LEN(pieces) ? 1 : strlen(pieces[k]));
+        }
+        put_len_bytes(b, s.data, s.len);
+        ct_buf_free(&s);
+    } else {
+        put_scalar(b, f->type, rnd_scalar(r, f->type));
+    }
+}
+
+/* An unknown field of any usable wire type. */
+static void gen_unknown(rnd_t *r, ct_buf_t *b)
+{
+    static const int wts[] = {0, 1, 2, 5};
+    int wt = wts[rnd_below(r, 4)];
+    put_varint(b, (uint64_t)(100 + rnd_below(r, 1000)) << 3 | (unsigned)wt);
+    if (wt == 0)
+        put_varint(b, rnd_next(r));
+    else if (wt == 1)
+        put_le(b, rnd_next(r), 8);
+    else if (wt == 5)
+        put_le(b, rnd_next(r), 4);
+    else
+        put_len_bytes(b, "abc", rnd_below(r, 4));
+}
+
+/*
+ * Fields in random order, some repeated: scalars given twice, oneof members
+ * replacing each other, now and then a singular message twice (protobuf-c
+ * merges those: the walk leaves them to it).
+ */
+static void gen_message(rnd_t *r, const ProtobufCMessageDescriptor *d, int depth, ct_buf_t *b)
+{
+    size_t n = rnd_below(r, depth < 3 ? 5 : 8);
+    for (size_t i = 0; i < n; i++) {
+        if (rnd_below(r, 25) == 0) {
+            gen_unknown(r, b);
+            continue;
+        }
+        const ProtobufCFieldDescriptor *f = &d->fields[rnd_below(r, d->n_fields)];
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
+            rnd_below(r, 20) != 0) {
+            /* Mostly once: skip a second occurrence of a singular message. */
+            int seen = 0;
+            for (size_t pos = 0; pos < b->len && !seen;) {
+                uint64_t tag, v;
+                size_t k = ct_wire_get_varint(b->data + pos, b->len - pos, &tag);
+                if (k == 0)
+                    break;
+                pos += k;
+                seen = (tag >> 3) == f->id;
+                switch (tag & 7) {
+                case 0:
+                    k = ct_wire_get_varint(b->data + pos, b->len - pos, &v);
+                    pos += k ? k : b->len;
+                    break;
+                case 1:
+                    pos += 8;
+                    break;
+                case 5:
+                    pos += 4;
+                    break;
+                default:
+                    k = ct_wire_get_varint(b->data + pos, b->len - pos, &v);
+                    pos += k + v;
+                }
+            }
+            if (seen)
+                continue;
+        }
+        gen_field(r, f, depth, b);
+    }
+}
+
+/* The two encoders on one input: same rc, bytes and message, also under a small limit. */
+static int encoders_agree(const ProtobufCMessageDescriptor *d, const uint8_t *pb, size_t len,
+                          size_t max, int *walked)
+{
+    ct_buf_t a = {.max = max}, b = {.max = max}, w = {.max = max};
+    char ea[256] = "", eb[256] = "";
+    int ra = ct_otlp_json_encode_desc(d, pb, len, &a, ea, sizeof(ea));
+    int rb = ct_otlp_json_encode_unpacked(d, pb, len, &b, eb, sizeof(eb));
+    int rw = ct_otlp_json_encode_walk(d, pb, len, &w);
+    int same = ra == rb && a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0) &&
+               strcmp(ea, eb) == 0;
+
+    /* When the walk alone answers, it is what the public function returned. */
+    if (rw != WALK_FALLBACK) {
+        same = same && rw == ra && w.len == a.len && (w.len == 0 || !memcmp(w.data, a.data, w.len));
+        (*walked)++;
+    }
+    if (!same)
+        fprintf(stderr, "encoders differ (rc %d/%d/%d, max %zu):\n  new: %.*s\n  old: %.*s\n", ra,
+                rb, rw, max, (int)a.len, (char *)a.data, (int)b.len, (char *)b.data);
+    ct_buf_free(&a);
+    ct_buf_free(&b);
+    ct_buf_free(&w);
+    return same;
+}
+
+static void test_encoder_differential(void)
+{
+    static const ProtobufCMessageDescriptor *const descs[] = {
+        &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
+        &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+        &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor,
+        &google__rpc__status__descriptor, /* error bodies: the first field is a scalar */
+    };
+    rnd_t r = {0x2545f4914f6cdd1dull};
+    int cases = 0, checked = 0, walked = 0, valid_walked = 0, mutated_walked = 0, differ = 0;
+
+    for (int iter = 0; iter < 6000; iter++) {
+        size_t si = (size_t)iter % CT_ARRAY_LEN(descs);
+        ct_buf_t pb = {0};
+        char err[256];
+        size_t items;
+
+        /* Requests start with resources, which make depth likely; a Status gets any field. */
+        size_t nres = 1 + rnd_below(&r, 3);
+        for (size_t i = 0; i < nres; i++)
+            gen_field(&r, &descs[si]->fields[0], 1, &pb);
+        if (descs[si]->n_fields > 1 || rnd_below(&r, 10) == 0)
+            gen_message(&r, descs[si], 1, &pb);
+
+        int valid = si < CT_SIGNAL_COUNT &&
+                    ct_wire_check((ct_signal_t)si, pb.data, pb.len, &items, err, sizeof(err)) == 0;
+        int before = walked;
+        checked += valid;
+        cases++;
+        if (!encoders_agree(descs[si], pb.data, pb.len, 0, &walked))
+            differ++;
+        valid_walked += valid && walked > before;
+        if (valid && rnd_below(&r, 4) == 0 &&
+            !encoders_agree(descs[si], pb.data, pb.len, rnd_below(&r, pb.len * 3 + 2), &walked))
+            differ++;
+
+        /* A mutated copy: a byte changed, or cut short. */
+        if (pb.len > 0) {
+            ct_buf_t m = {0};
+            ct_buf_append(&m, pb.data, pb.len);
+            size_t at = rnd_below(&r, m.len);
+            if (rnd_below(&r, 3) == 0)
+                m.len = at;
+            else
+                m.data[at] = (uint8_t)rnd_next(&r);
+            before = walked;
+            if (!encoders_agree(descs[si], m.data, m.len, 0, &walked))
+                differ++;
+            mutated_walked += walked - before;
+            cases++;
+            ct_buf_free(&m);
+        }
+        ct_buf_free(&pb);
+    }
+    CHECK_EQ_INT(differ, 0);
+    /* The generator must mostly make valid requests, which the walk mostly answers alone. */
+    CHECK(checked > 3000);
+    CHECK(valid_walked > checked / 2);
+    CHECK(mutated_walked > 500);
+    printf("encoder differential: %d cases, %d passed ct_wire_check (%d of them answered by the "
+           "walk), %d mutated answered by the walk\n",
+           cases, checked, valid_walked, mutated_walked);
+}
+
+/* Cases the walk must leave to protobuf-c, and their answers. */
+static void test_encoder_fallbacks(void)
+{
+    const ProtobufCMessageDescriptor *d =
+        &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
+    /* resourceSpans { resource { attributes {key "a"} } resource { attributes {key "b"} } } */
+    static const uint8_t merged[] = {0x0a, 0x10, 0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 'k',
+                                     'a',  0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 'k',  'b'};
+    /* A group tag, then a truncated length. */
+    static const uint8_t group[] = {0x0b, 0x0c};
+    static const uint8_t cut[] = {0x0a, 0x05, 0x0a};
+    ct_buf_t out = {0};
+    char err[256];
+    int walked = 0;
+
+    CHECK_EQ_INT(ct_otlp_json_encode_walk(d, merged, sizeof(merged), &out), WALK_FALLBACK);
+    CHECK_EQ_INT(out.len, 0);
+    CHECK_EQ_INT(ct_otlp_json_encode_desc(d, merged, sizeof(merged), &out, err, sizeof(err)), 0);
+    CHECK(ct_buf_putc(&out, 0) == 0);
+    CHECK_STR_EQ((char *)out.data, "{\"resourceSpans\":[{\"resource\":{\"attributes\":"
+                                   "[{\"key\":\"ka\"},{\"key\":\"kb\"}]}}]}");
+    CHECK(encoders_agree(d, merged, sizeof(merged), 0, &walked));
+    CHECK_EQ_INT(ct_otlp_json_encode_walk(d, group, sizeof(group), &out), WALK_FALLBACK);
+    CHECK(encoders_agree(d, group, sizeof(group), 0, &walked));
+    CHECK_EQ_INT(ct_otlp_json_encode_walk(d, cut, sizeof(cut), &out), WALK_FALLBACK);
+    CHECK(encoders_agree(d, cut, sizeof(cut), 0, &walked));
+    CHECK_EQ_INT(walked, 0);
+    ct_buf_free(&out);
+}
+
+/*
+ * A million empty spans: the walk answers alone (no protobuf-c structs) and
+ * writes the expected text.
+ */
+static void test_encode_many_empty_spans(void)
+{
+    size_t n = 1000000;
+    ct_buf_t pb = {0}, spans = {0}, out = {0};
+    char err[256] = "";
+
+    for (size_t i = 0; i < n; i++)
+        ct_buf_append(&spans, "\x12\x00", 2);
+    ct_buf_putc(&pb, 0x0a);
+    put_varint(&pb, 1 + ct_wire_varint_size(spans.len) + spans.len);
+    ct_buf_putc(&pb, 0x12);
+    put_varint(&pb, spans.len);
+    ct_buf_append(&pb, spans.data, spans.len);
+    CHECK_EQ_INT(ct_otlp_json_encode(CT_SIGNAL_TRACES, pb.data, pb.len, &out, err, sizeof(err)), 0);
+
+    const char *head = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{}";
+    const char *tail = "]}]}]}";
+    size_t want = strlen(head) + (n - 1) * 3 + strlen(tail);
+    CHECK_EQ_INT(out.len, want);
+    CHECK(out.len == want && memcmp(out.data, head, strlen(head)) == 0 &&
+          memcmp(out.data + want - strlen(tail), tail, strlen(tail)) == 0);
+    ct_buf_free(&out);
+    CHECK_EQ_INT(
+        ct_otlp_json_encode_walk(
+            &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
+            pb.data, pb.len, &out),
+        0);
+    ct_buf_free(&pb);
+    ct_buf_free(&spans);
+    ct_buf_free(&out);
+}
+
 int main(void)
 {
     test_encode_span();
@@ -1246,5 +1648,8 @@ int main(void)
     test_member_order_and_repeats();
     test_packed_and_oneofs();
     test_limit_is_on_final_message();
+    test_encoder_differential();
+    test_encoder_fallbacks();
+    test_encode_many_empty_spans();
     return ct_test_report();
 }
