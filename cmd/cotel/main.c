@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -325,9 +326,24 @@ static int cmd_run(const char *path)
     return 0;
 }
 
+/*
+ * A node agent holds many connections: raise the soft open-files limit to
+ * the hard one, as the OpenTelemetry Collector does (the HTTP receiver sizes
+ * its connection limit from it).
+ */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     saved_argv = argv;
+    raise_nofile_limit();
     const char *config = NULL;
     const char *command = "run";
 
