@@ -558,41 +558,47 @@ class Bench:
     # -- the whole run --
 
     def run(self):
-        rate, low = self.a.rate, self.a.low_rate
-        sat = {}
-        # The Go collector's published testbed figures are at 10,000 spans/s: the "low" rows.
-        if low:
-            self.measure("1 baseline", "baseline", "traces", "low", low)
-        self.measure("1 baseline", "baseline", "traces", "fixed", rate)
-        sat["baseline"] = self.measure("1 baseline", "baseline", "traces", "saturation", 0)
-        if low:
-            self.measure("2 kafka", "kafka", "traces", "low", low)
-        self.measure("2 kafka", "kafka", "traces", "fixed", rate)
-        sat["kafka"] = self.measure("2 kafka", "kafka", "traces", "saturation", 0)
-        if sat["kafka"].get("items_per_s"):
-            half = round(sat["kafka"]["items_per_s"] / 2, -3)
-            self.measure("2 kafka", "kafka", "traces", "half-saturation", half)
-        if low:
-            self.measure("3 otlp", "otlp", "traces", "low", low)
-        self.measure("3 otlp", "otlp", "traces", "fixed", rate)
-        self.measure("3 otlp", "otlp", "traces", "saturation", 0)
-        if self.http_available():
-            self.measure("4 http", "kafka", "traces", "fixed", rate, protocol="http")
-            self.measure("4 http", "kafka", "traces", "saturation", 0, protocol="http")
-        else:
-            self.notes.append("4 (OTLP/HTTP): skipped, this cotel has no HTTP receiver.")
-        self.measure_idle()
-        ok, why = self.pq_available()
-        if ok:
-            for fsync in (False, True):
-                name = "2 kafka pq" + (" fsync" if fsync else "")
-                self.measure(name, "kafka", "traces", "fixed", rate, fsync=fsync)
-                self.measure(name, "kafka", "traces", "saturation", 0, fsync=fsync)
-        else:
-            self.notes.append(f"persistent queue: skipped, the config is refused: {why}")
-        for sig in ("metrics", "logs"):
-            self.measure("1 baseline", "baseline", sig, "saturation", 0)
-            self.measure("2 kafka", "kafka", sig, "saturation", 0)
+        rate, low, want = self.a.rate, self.a.low_rate, set(self.a.steps.split(","))
+        if "baseline" in want:
+            # The Go collector's published testbed figures are at 10,000 spans/s: "low" rows.
+            if low:
+                self.measure("1 baseline", "baseline", "traces", "low", low)
+            self.measure("1 baseline", "baseline", "traces", "fixed", rate)
+            self.measure("1 baseline", "baseline", "traces", "saturation", 0)
+        if "kafka" in want:
+            if low:
+                self.measure("2 kafka", "kafka", "traces", "low", low)
+            self.measure("2 kafka", "kafka", "traces", "fixed", rate)
+            sat = self.measure("2 kafka", "kafka", "traces", "saturation", 0)
+            if sat.get("items_per_s"):
+                half = round(sat["items_per_s"] / 2, -3)
+                self.measure("2 kafka", "kafka", "traces", "half-saturation", half)
+        if "otlp" in want:
+            if low:
+                self.measure("3 otlp", "otlp", "traces", "low", low)
+            self.measure("3 otlp", "otlp", "traces", "fixed", rate)
+            self.measure("3 otlp", "otlp", "traces", "saturation", 0)
+        if "http" in want:
+            if self.http_available():
+                self.measure("4 http", "kafka", "traces", "fixed", rate, protocol="http")
+                self.measure("4 http", "kafka", "traces", "saturation", 0, protocol="http")
+            else:
+                self.notes.append("4 (OTLP/HTTP): skipped, this cotel has no HTTP receiver.")
+        if "idle" in want:
+            self.measure_idle()
+        if "pq" in want:
+            ok, why = self.pq_available()
+            if ok:
+                for fsync in (False, True):
+                    name = "2 kafka pq" + (" fsync" if fsync else "")
+                    self.measure(name, "kafka", "traces", "fixed", rate, fsync=fsync)
+                    self.measure(name, "kafka", "traces", "saturation", 0, fsync=fsync)
+            else:
+                self.notes.append(f"persistent queue: skipped, the config is refused: {why}")
+        if "signals" in want:
+            for sig in ("metrics", "logs"):
+                self.measure("1 baseline", "baseline", sig, "saturation", 0)
+                self.measure("2 kafka", "kafka", sig, "saturation", 0)
         self.add_ratios()
 
     def add_ratios(self):
@@ -645,18 +651,12 @@ def fmt(v, nd=1):
     return str(v)
 
 
-def markdown(doc):
-    m, s = doc["machine"], doc["settings"]
-    out = [f"# cotel benchmark, {m['date']} (commit {m['commit']})", "",
-           f"{m['nproc']} CPUs ({m['cpu_model']}), Linux {m['kernel']}. "
-           f"{s['items_per_request']} items per request, {s['concurrency']} calls in flight, "
-           f"{s['seconds']} s per measurement after {s['warmup']} s of warm-up; fixed load "
-           f"{s['fixed_rate']:.0f} items/s, low load {s.get('low_rate', 0):.0f} items/s.", "",
-           "| step | signal | load | items/s | CPU-s per M items | x baseline | CPU % | "
+def table(results):
+    out = ["", "| step | signal | load | items/s | CPU-s per M items | x baseline | CPU % | "
            "peak RSS MiB | steady RSS MiB | private MiB | p50 ms | p99 ms | delivery p99 ms | "
            "lost | refused |",
            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in doc["results"]:
+    for r in results:
         if "error" in r:
             out.append(f"| {r['step']} | {r['signal']} | {r['load']} | failed: "
                        f"{r['error'][:80]} ||||||||||||")
@@ -676,11 +676,22 @@ def markdown(doc):
             "measurement and the delivery of what it accepted, per million items accepted. "
             "Baseline rows are cotel-nullsink itself; the others are cotel. Private: the "
             "process's own memory (RssAnon) at the end; the rest of its RSS is shared library "
-            "pages. p50/p99: "
-            "cotel-loadgen's call latency. Delivery p99: cotel's receipt of a batch's oldest "
-            "item to the destination's acknowledgement (cotel_exporter_delivery_latency). "
-            "Lost: items cotel accepted minus items its exporter reported sent (Kafka) or the "
-            "null sink counted (OTLP)."]
+            "pages. p50/p99: cotel-loadgen's call latency. Delivery p99: cotel's receipt of a "
+            "batch's oldest item to the destination's acknowledgement "
+            "(cotel_exporter_delivery_latency). Lost: items cotel accepted minus items its "
+            "exporter reported sent (Kafka) or the null sink counted (OTLP)."]
+    return out
+
+
+def markdown(doc):
+    m, s = doc["machine"], doc["settings"]
+    out = [f"# cotel benchmark, {m['date']} (commit {m['commit']})", "",
+           f"{m['nproc']} CPUs ({m['cpu_model']}), Linux {m['kernel']}. "
+           f"{s['items_per_request']} items per request, {s['concurrency']} calls in flight, "
+           f"{s['seconds']} s per measurement after {s['warmup']} s of warm-up; fixed load "
+           f"{s['fixed_rate']:.0f} items/s, low load {s.get('low_rate', 0):.0f} items/s."]
+    if doc["results"]:
+        out += table(doc["results"])
     if doc.get("instructions"):
         out += ["", "User-space instructions per item in cotel (pipeline 2, callgrind, "
                 "marginal between two paced runs):", "",
@@ -709,6 +720,9 @@ def main():
                     help="low load, items/s, as in the Go collector's testbed (0: skip)")
     ap.add_argument("--items", type=int, default=100, help="items per request")
     ap.add_argument("--concurrency", type=int, default=8, help="calls in flight")
+    ap.add_argument("--steps", default="baseline,kafka,otlp,http,idle,pq,signals",
+                    help="which measurements, comma-separated (default all: baseline, kafka, "
+                    "otlp, http, idle, pq, signals)")
     ap.add_argument("--instructions", action="store_true",
                     help="only count instructions per item under callgrind (about 4 minutes)")
     a = ap.parse_args()
