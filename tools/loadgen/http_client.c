@@ -104,8 +104,6 @@ static int slot_setup(hclient_t *c, hslot_t *s)
     curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000));
     curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(s->easy, CURLOPT_TCP_NODELAY, 1L);
-    if (o->gzip)
-        curl_easy_setopt(s->easy, CURLOPT_ACCEPT_ENCODING, "");
     return 0;
 }
 

@@ -29,7 +29,7 @@ static void usage(FILE *f)
                "  --rate ITEMS_PER_S       target rate; 0 = as fast as possible (default 0)\n"
                "  --duration SECONDS       time spent sending (default 10)\n"
                "  --timeout SECONDS        deadline of each call (default 10)\n"
-               "  --gzip                   compress requests (gzip)\n"
+               "  --gzip                   grpc: compress requests (gzip)\n"
                "  --wait                   grpc: wait up to the timeout for the server first\n"
                "  --dump FILE              write the encoded request to FILE and exit\n");
 }
@@ -132,6 +132,10 @@ static int parse_args(int argc, char **argv, lg_opts_t *o, const char **dump)
         }
         if (rc != 0 && ch != '?')
             fprintf(stderr, "cotel-loadgen: bad option value: %s\n", optarg ? optarg : "");
+    }
+    if (rc == 0 && o->gzip && o->protocol != LG_GRPC) {
+        fprintf(stderr, "cotel-loadgen: --gzip is for --protocol grpc only\n");
+        rc = -1;
     }
     if (rc != 0 || argc - optind != (*dump ? 0 : 1)) {
         usage(stderr);
