@@ -386,8 +386,6 @@ static void render_traces(render_t *r, const trace_req_t *req)
         for (size_t j = 0; j < req->resource_spans[i]->n_scope_spans; j++)
             spans += req->resource_spans[i]->scope_spans[j]->n_spans;
     put(r, "TracesExporter resource_spans=%zu spans=%zu\n", req->n_resource_spans, spans);
-    if (r->verbosity == DEBUG_BASIC)
-        return;
 
     for (size_t i = 0; i < req->n_resource_spans; i++) {
         const Opentelemetry__Proto__Trace__V1__ResourceSpans *rs = req->resource_spans[i];
@@ -673,8 +671,6 @@ static void render_metrics(render_t *r, const metrics_req_t *req)
     }
     put(r, "MetricsExporter resource_metrics=%zu metrics=%zu data_points=%zu\n",
         req->n_resource_metrics, metrics, points);
-    if (r->verbosity == DEBUG_BASIC)
-        return;
 
     for (size_t i = 0; i < req->n_resource_metrics; i++) {
         const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = req->resource_metrics[i];
@@ -766,8 +762,6 @@ static void render_logs(render_t *r, const logs_req_t *req)
         for (size_t j = 0; j < req->resource_logs[i]->n_scope_logs; j++)
             records += req->resource_logs[i]->scope_logs[j]->n_log_records;
     put(r, "LogsExporter resource_logs=%zu log_records=%zu\n", req->n_resource_logs, records);
-    if (r->verbosity == DEBUG_BASIC)
-        return;
 
     for (size_t i = 0; i < req->n_resource_logs; i++) {
         const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[i];
